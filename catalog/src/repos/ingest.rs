@@ -1,0 +1,237 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::SqlCatalog;
+use crate::{
+    Error, Result,
+    db::{DbError, Row},
+    interface::IngestRepo,
+    model::*,
+    validate,
+};
+
+macro_rules! batch_columns {
+    () => {
+        "id, org_id, source, format, status, rows_in, rows_accepted, rows_rejected, \
+         rows_corrected, bytes, error, created_by, started_at, finished_at"
+    };
+}
+
+fn batch(row: &Row) -> Result<IngestBatch> {
+    Ok(IngestBatch {
+        id: BatchId(row.i64("id")?),
+        org: OrgId(row.i64("org_id")?),
+        source: row.text("source")?,
+        format: row.text("format")?,
+        status: row.parsed("status")?,
+        counts: BatchCounts {
+            rows_in: row.i64("rows_in")?,
+            rows_accepted: row.i64("rows_accepted")?,
+            rows_rejected: row.i64("rows_rejected")?,
+            rows_corrected: row.i64("rows_corrected")?,
+        },
+        bytes: row.i64("bytes")?,
+        error: row.opt_text("error")?,
+        created_by: row.opt_i64("created_by")?.map(UserId),
+        started_at: row.timestamp("started_at")?,
+        finished_at: row.opt_timestamp("finished_at")?,
+    })
+}
+
+fn quality(row: &Row) -> Result<QualityReport> {
+    Ok(QualityReport {
+        stream: StreamId(row.i64("stream_id")?),
+        column: row.text("column_name")?,
+        rule: row.text("rule")?,
+        rows_checked: row.i64("rows_checked")?,
+        rows_corrected: row.i64("rows_corrected")?,
+        rows_rejected: row.i64("rows_rejected")?,
+        rows_flagged: row.i64("rows_flagged")?,
+        completeness: row.opt_f64("completeness")?,
+    })
+}
+
+#[async_trait]
+impl IngestRepo for SqlCatalog {
+    async fn begin_batch(&self, new: NewBatch, started_at: DateTime<Utc>) -> Result<IngestBatch> {
+        validate::non_empty("batch source", &new.source)?;
+        validate::non_empty("batch format", &new.format)?;
+        if new.bytes < 0 {
+            return Err(Error::invalid("batch size", "cannot be negative"));
+        }
+        let mut tx = self.begin().await?;
+        let row = tx
+            .query_one(
+                concat!(
+                    "INSERT INTO ingest_batches (org_id, source, format, status, bytes, created_by, \
+                     started_at) VALUES ($1, $2, $3, 'running', $4, $5, $6) RETURNING ",
+                    batch_columns!()
+                ),
+                &[
+                    new.org.0.into(),
+                    new.source.as_str().into(),
+                    new.format.into(),
+                    new.bytes.into(),
+                    new.created_by.map(|u| u.0).into(),
+                    started_at.into(),
+                ],
+            )
+            .await
+            .map_err(|e| e.on("ingest batch", &new.source))?;
+        tx.commit().await?;
+        batch(&row)
+    }
+
+    async fn finish_batch(
+        &self,
+        id: BatchId,
+        status: BatchStatus,
+        counts: BatchCounts,
+        error: Option<String>,
+        finished_at: DateTime<Utc>,
+    ) -> Result<IngestBatch> {
+        if status == BatchStatus::Running {
+            return Err(Error::invalid(
+                "batch status",
+                "a batch finishes as committed or failed",
+            ));
+        }
+        validate::batch_counts(&counts)?;
+        let mut tx = self.begin().await?;
+        let row = tx
+            .query_opt(
+                concat!(
+                    "UPDATE ingest_batches SET status = $2, rows_in = $3, rows_accepted = $4, \
+                     rows_rejected = $5, rows_corrected = $6, error = $7, finished_at = $8 \
+                     WHERE id = $1 AND status = 'running' RETURNING ",
+                    batch_columns!()
+                ),
+                &[
+                    id.0.into(),
+                    status.as_str().into(),
+                    counts.rows_in.into(),
+                    counts.rows_accepted.into(),
+                    counts.rows_rejected.into(),
+                    counts.rows_corrected.into(),
+                    error.into(),
+                    finished_at.into(),
+                ],
+            )
+            .await?;
+        let Some(row) = row else {
+            let current = tx
+                .query_opt(
+                    "SELECT status FROM ingest_batches WHERE id = $1",
+                    &[id.0.into()],
+                )
+                .await?;
+            return Err(match current {
+                Some(row) => Error::Conflict(format!(
+                    "ingest batch {id} already finished as {}",
+                    row.text("status")?
+                )),
+                None => Error::not_found("ingest batch", id),
+            });
+        };
+        tx.commit().await?;
+        batch(&row)
+    }
+
+    async fn get_batch(&self, id: BatchId) -> Result<IngestBatch> {
+        self.connection()
+            .await?
+            .query_opt(
+                concat!(
+                    "SELECT ",
+                    batch_columns!(),
+                    " FROM ingest_batches WHERE id = $1"
+                ),
+                &[id.0.into()],
+            )
+            .await?
+            .ok_or_else(|| Error::not_found("ingest batch", id))
+            .and_then(|row| batch(&row))
+    }
+
+    async fn list_batches(&self, org: OrgId, limit: i64) -> Result<Vec<IngestBatch>> {
+        self.connection()
+            .await?
+            .query(
+                concat!(
+                    "SELECT ",
+                    batch_columns!(),
+                    " FROM ingest_batches WHERE org_id = $1 \
+                     ORDER BY started_at DESC, id DESC LIMIT $2"
+                ),
+                &[org.0.into(), limit.into()],
+            )
+            .await?
+            .iter()
+            .map(batch)
+            .collect()
+    }
+
+    async fn record_quality(&self, batch: BatchId, reports: Vec<QualityReport>) -> Result<()> {
+        for report in &reports {
+            validate::quality_report(report)?;
+        }
+        let mut tx = self.begin().await?;
+        for r in reports {
+            // Reports for the same rule add up (a batch is cleaned in chunks); completeness
+            // is averaged by the rows each report checked.
+            tx.execute(
+                "INSERT INTO quality_reports (batch_id, stream_id, column_name, rule, rows_checked, \
+                 rows_corrected, rows_rejected, rows_flagged, completeness) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (batch_id, stream_id, column_name, rule) DO UPDATE SET \
+                 rows_checked = quality_reports.rows_checked + excluded.rows_checked, \
+                 rows_corrected = quality_reports.rows_corrected + excluded.rows_corrected, \
+                 rows_rejected = quality_reports.rows_rejected + excluded.rows_rejected, \
+                 rows_flagged = quality_reports.rows_flagged + excluded.rows_flagged, \
+                 completeness = CASE \
+                   WHEN quality_reports.completeness IS NULL THEN excluded.completeness \
+                   WHEN excluded.completeness IS NULL THEN quality_reports.completeness \
+                   WHEN quality_reports.rows_checked + excluded.rows_checked = 0 THEN excluded.completeness \
+                   ELSE (quality_reports.completeness * quality_reports.rows_checked \
+                         + excluded.completeness * excluded.rows_checked) \
+                        / (quality_reports.rows_checked + excluded.rows_checked) END",
+                &[
+                    batch.0.into(),
+                    r.stream.0.into(),
+                    r.column.as_str().into(),
+                    r.rule.as_str().into(),
+                    r.rows_checked.into(),
+                    r.rows_corrected.into(),
+                    r.rows_rejected.into(),
+                    r.rows_flagged.into(),
+                    r.completeness.into(),
+                ],
+            )
+            .await
+            .map_err(|e| match e {
+                DbError::ForeignKey(_) => Error::invalid(
+                    "quality report",
+                    format!("batch {batch} or stream {} does not exist", r.stream),
+                ),
+                other => other.on("quality report", format!("{}/{}", r.column, r.rule)),
+            })?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn quality_reports(&self, batch: BatchId) -> Result<Vec<QualityReport>> {
+        self.connection()
+            .await?
+            .query(
+                "SELECT stream_id, column_name, rule, rows_checked, rows_corrected, rows_rejected, \
+                 rows_flagged, completeness FROM quality_reports WHERE batch_id = $1 \
+                 ORDER BY stream_id, column_name, rule",
+                &[batch.0.into()],
+            )
+            .await?
+            .iter()
+            .map(quality)
+            .collect()
+    }
+}

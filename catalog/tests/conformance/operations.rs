@@ -1,0 +1,511 @@
+use std::collections::BTreeSet;
+
+use catalog::{
+    AuditEntry, AuditOutcome, BatchCounts, BatchStatus, ConnectorRun, ConnectorStatus,
+    ErasureStatus, Error, NewBatch, NewConnector, NewUser, QualityReport, Role, StreamId,
+    SubjectId, SubjectProfile, TokenHash, testing::TestDatabase,
+};
+use chrono::Duration;
+use serde_json::json;
+
+use crate::support::{assert_err, default_org, minutes, stream_id, subject, t0};
+
+fn batch(org: catalog::OrgId, source: &str) -> NewBatch {
+    NewBatch {
+        org,
+        source: source.into(),
+        format: "apple-health".into(),
+        bytes: 1_234,
+        created_by: None,
+    }
+}
+
+fn range_rule(stream: StreamId, checked: i64, rejected: i64, completeness: f64) -> QualityReport {
+    QualityReport {
+        stream,
+        column: "bpm".into(),
+        rule: "plausible_range".into(),
+        rows_checked: checked,
+        rows_corrected: 0,
+        rows_rejected: rejected,
+        rows_flagged: 1,
+        completeness: Some(completeness),
+    }
+}
+
+pub async fn ingest_batches_finish_once_and_quality_reports_add_up(db: TestDatabase) {
+    let catalog = db.catalog().await;
+    let org = default_org(&catalog).await;
+    let hr = stream_id(&catalog, org, "heart_rate").await;
+    let ingest = catalog.ingest();
+
+    let started = ingest
+        .begin_batch(batch(org, "export.zip"), t0())
+        .await
+        .unwrap();
+    assert_eq!(started.status, BatchStatus::Running);
+    assert_eq!(started.counts, BatchCounts::default());
+    let counts = BatchCounts {
+        rows_in: 100,
+        rows_accepted: 90,
+        rows_rejected: 8,
+        rows_corrected: 5,
+    };
+    let finished = ingest
+        .finish_batch(
+            started.id,
+            BatchStatus::Committed,
+            counts,
+            None,
+            t0() + minutes(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (finished.status, finished.counts),
+        (BatchStatus::Committed, counts)
+    );
+    assert_eq!(finished.finished_at, Some(t0() + minutes(2)));
+    assert_eq!(ingest.get_batch(started.id).await.unwrap(), finished);
+
+    let err = assert_err!(
+        ingest
+            .finish_batch(
+                started.id,
+                BatchStatus::Failed,
+                counts,
+                Some("late".into()),
+                t0()
+            )
+            .await,
+        Error::Conflict(_)
+    );
+    assert!(
+        err.to_string().contains("already finished as committed"),
+        "{err}"
+    );
+    let second = ingest
+        .begin_batch(batch(org, "later.zip"), t0() + minutes(5))
+        .await
+        .unwrap();
+    assert_err!(
+        ingest
+            .finish_batch(second.id, BatchStatus::Running, counts, None, t0())
+            .await,
+        Error::Invalid { .. }
+    );
+    let impossible = BatchCounts {
+        rows_accepted: 95,
+        ..counts
+    };
+    assert_err!(
+        ingest
+            .finish_batch(second.id, BatchStatus::Committed, impossible, None, t0())
+            .await,
+        Error::Invalid { .. }
+    );
+    let failed = ingest
+        .finish_batch(
+            second.id,
+            BatchStatus::Failed,
+            BatchCounts::default(),
+            Some("not a zip".into()),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.error.as_deref(), Some("not a zip"));
+    let newest_first: Vec<_> = ingest
+        .list_batches(org, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(newest_first, [second.id, started.id]);
+    assert_eq!(ingest.list_batches(org, 1).await.unwrap().len(), 1);
+
+    // Chunks of one batch report the same rule; their counts add up.
+    ingest
+        .record_quality(started.id, vec![range_rule(hr, 100, 8, 0.9)])
+        .await
+        .unwrap();
+    ingest
+        .record_quality(started.id, vec![range_rule(hr, 300, 2, 0.5)])
+        .await
+        .unwrap();
+    let reports = ingest.quality_reports(started.id).await.unwrap();
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0];
+    assert_eq!(
+        (r.rows_checked, r.rows_rejected, r.rows_flagged),
+        (400, 10, 2)
+    );
+    let completeness = r.completeness.unwrap();
+    assert!((completeness - 0.6).abs() < 1e-9, "{completeness}");
+
+    assert_err!(
+        ingest
+            .record_quality(started.id, vec![range_rule(StreamId(987_654), 1, 0, 1.0)])
+            .await,
+        Error::Invalid { .. }
+    );
+    assert_err!(
+        ingest
+            .record_quality(started.id, vec![range_rule(hr, 1, 0, 1.5)])
+            .await,
+        Error::Invalid { .. }
+    );
+    assert_err!(
+        ingest.get_batch(catalog::BatchId(987_654)).await,
+        Error::NotFound { .. }
+    );
+}
+
+fn connector(org: catalog::OrgId, name: &str) -> NewConnector {
+    NewConnector {
+        org,
+        name: name.into(),
+        kind: "open_food_facts".into(),
+        config: json!({"url": "http://127.0.0.1:9/api/v2/product", "page_size": 100}),
+        schedule_seconds: 3_600,
+        first_run_at: t0(),
+    }
+}
+
+pub async fn connectors_are_claimed_by_one_node_at_a_time(db: TestDatabase) {
+    let catalog = db.catalog().await;
+    let org = default_org(&catalog).await;
+    let connectors = catalog.connectors();
+    let off = connectors
+        .create(connector(org, "off-products"))
+        .await
+        .unwrap();
+    assert_eq!(off.config["page_size"], 100);
+    assert_eq!(off.status, ConnectorStatus::Idle);
+    assert_err!(
+        connectors.create(connector(org, "off-products")).await,
+        Error::AlreadyExists { .. }
+    );
+    assert_err!(
+        connectors
+            .create(NewConnector {
+                config: json!([1, 2]),
+                ..connector(org, "bad")
+            })
+            .await,
+        Error::Invalid { .. }
+    );
+
+    assert_eq!(
+        connectors.claim_due(t0() - minutes(1), t0()).await.unwrap(),
+        None
+    );
+    let claimed = connectors
+        .claim_due(t0(), t0() + minutes(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (claimed.id, claimed.status),
+        (off.id, ConnectorStatus::Running)
+    );
+    assert_eq!(
+        connectors
+            .claim_due(t0() + minutes(1), t0() + minutes(6))
+            .await
+            .unwrap(),
+        None
+    );
+    // A node that died leaves its lease behind; once it expires another node takes over.
+    let reclaimed = connectors
+        .claim_due(t0() + minutes(6), t0() + minutes(11))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reclaimed.id, off.id);
+
+    let finished = connectors
+        .finish_run(
+            off.id,
+            ConnectorRun {
+                cursor: Some("page=2".into()),
+                error: None,
+                finished_at: t0() + minutes(7),
+                next_run_at: t0() + minutes(67),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(finished.status, ConnectorStatus::Ok);
+    assert_eq!(
+        (finished.cursor.as_deref(), finished.lease_until),
+        (Some("page=2"), None)
+    );
+    assert_err!(
+        connectors
+            .finish_run(
+                off.id,
+                ConnectorRun {
+                    cursor: None,
+                    error: None,
+                    finished_at: t0(),
+                    next_run_at: t0(),
+                },
+            )
+            .await,
+        Error::Conflict(_)
+    );
+    assert_eq!(
+        connectors
+            .claim_due(t0() + minutes(30), t0() + minutes(35))
+            .await
+            .unwrap(),
+        None
+    );
+
+    connectors.set_enabled(off.id, false).await.unwrap();
+    assert_eq!(
+        connectors
+            .claim_due(t0() + minutes(90), t0() + minutes(95))
+            .await
+            .unwrap(),
+        None
+    );
+    connectors.set_enabled(off.id, true).await.unwrap();
+    connectors
+        .claim_due(t0() + minutes(90), t0() + minutes(95))
+        .await
+        .unwrap()
+        .unwrap();
+    let failed = connectors
+        .finish_run(
+            off.id,
+            ConnectorRun {
+                cursor: None,
+                error: Some("HTTP 503 from the API".into()),
+                finished_at: t0() + minutes(91),
+                next_run_at: t0() + minutes(96),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.status, ConnectorStatus::Failed);
+    assert_eq!(
+        failed.cursor.as_deref(),
+        Some("page=2"),
+        "a failed run keeps the cursor"
+    );
+    assert_eq!(failed.last_error.as_deref(), Some("HTTP 503 from the API"));
+
+    // Nodes claiming at once never get the same connector.
+    connectors
+        .create(connector(org, "usda-foods"))
+        .await
+        .unwrap();
+    let when = t0() + minutes(200);
+    let claims: Vec<_> = (0..6)
+        .map(|_| {
+            let catalog = catalog.clone();
+            tokio::spawn(async move {
+                catalog
+                    .connectors()
+                    .claim_due(when, when + minutes(5))
+                    .await
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for claim in claims {
+        claimed.extend(claim.await.unwrap().unwrap().map(|c| c.id));
+    }
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!(claimed.len(), 2, "{claimed:?}");
+    assert_eq!(connectors.list(org).await.unwrap().len(), 2);
+}
+
+fn entry(org: catalog::OrgId, seconds: i64, action: &str) -> AuditEntry {
+    AuditEntry {
+        org,
+        at: t0() + Duration::seconds(seconds),
+        user: None,
+        actor: "analyst@example.com".into(),
+        action: action.into(),
+        interface: "flight".into(),
+        statement: Some("SELECT avg(bpm) FROM health.heart_rate".into()),
+        subject: None,
+        rows: Some(1),
+        outcome: AuditOutcome::Ok,
+        detail: None,
+    }
+}
+
+pub async fn the_audit_log_is_append_only(db: TestDatabase) {
+    let catalog = db.catalog().await;
+    let org = default_org(&catalog).await;
+    let other = catalog.organizations().create("other").await.unwrap().id;
+    let audit = catalog.audit();
+    audit
+        .append(vec![
+            entry(org, 0, "login"),
+            entry(org, 1, "query"),
+            entry(org, 2, "export"),
+        ])
+        .await
+        .unwrap();
+    let since_one: Vec<_> = audit
+        .list(org, t0() + Duration::seconds(1), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.entry.action)
+        .collect();
+    assert_eq!(since_one, ["query", "export"]);
+    assert_eq!(audit.list(org, t0(), 1).await.unwrap().len(), 1);
+    assert!(audit.list(other, t0(), 10).await.unwrap().is_empty());
+    let first = &audit.list(org, t0(), 1).await.unwrap()[0];
+    assert_eq!(first.entry, entry(org, 0, "login"));
+
+    for tampering in [
+        "DELETE FROM audit_log",
+        "UPDATE audit_log SET actor = 'nobody'",
+    ] {
+        let err = db.execute_raw(tampering).await.unwrap_err();
+        assert!(err.contains("append-only"), "{tampering}: {err}");
+    }
+    assert_eq!(audit.list(org, t0(), 10).await.unwrap().len(), 3);
+    assert_err!(
+        audit
+            .append(vec![AuditEntry {
+                actor: " ".into(),
+                ..entry(org, 3, "query")
+            }])
+            .await,
+        Error::Invalid { .. }
+    );
+}
+
+pub async fn erasure_hides_the_subject_and_closes_its_account(db: TestDatabase) {
+    let catalog = db.catalog().await;
+    let org = default_org(&catalog).await;
+    let ana = catalog
+        .subjects()
+        .create(
+            org,
+            "S0001",
+            SubjectProfile {
+                display_name: Some("Ana Lima".into()),
+                email: Some("ana@example.org".into()),
+                ..SubjectProfile::default()
+            },
+        )
+        .await
+        .unwrap();
+    let account = catalog
+        .users()
+        .create(NewUser {
+            org,
+            email: "ana@example.org".into(),
+            display_name: Some("Ana".into()),
+            password_hash: Some(catalog::PasswordHash("$argon2id$x".into())),
+            roles: vec![Role::Member],
+            subject: Some(ana.id),
+            coach_of: vec![],
+        })
+        .await
+        .unwrap();
+    catalog
+        .tokens()
+        .issue(
+            account.id,
+            TokenHash::of("ana-phone"),
+            t0(),
+            t0() + Duration::days(30),
+        )
+        .await
+        .unwrap();
+
+    let erasure = catalog.erasure();
+    let request = erasure.request(ana.id, None, t0()).await.unwrap();
+    assert_eq!(
+        (request.status, request.subject, request.org),
+        (ErasureStatus::Pending, ana.id, org)
+    );
+
+    let erased = catalog.subjects().get(ana.id).await.unwrap();
+    assert_eq!(erased.erased_at, Some(t0()));
+    assert_eq!(
+        (erased.profile.display_name, erased.profile.email),
+        (None, None)
+    );
+    let closed = catalog.users().get(account.id).await.unwrap();
+    assert!(closed.disabled);
+    assert!(closed.email.starts_with("erased-user-"), "{}", closed.email);
+    assert_eq!((closed.password_hash, closed.display_name), (None, None));
+    let token = catalog
+        .tokens()
+        .find(TokenHash::of("ana-phone"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(token.revoked_at.is_some());
+    assert_err!(
+        catalog
+            .subjects()
+            .update_profile(ana.id, SubjectProfile::default())
+            .await,
+        Error::Conflict(_)
+    );
+
+    assert_err!(
+        erasure.request(ana.id, None, t0()).await,
+        Error::Conflict(_)
+    );
+    assert_eq!(
+        erasure.pending().await.unwrap(),
+        std::slice::from_ref(&request)
+    );
+    let done = erasure
+        .complete(request.id, 3, 1_200, t0() + minutes(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.status, done.files_rewritten, done.rows_removed),
+        (ErasureStatus::Completed, Some(3), Some(1_200))
+    );
+    assert_err!(
+        erasure.complete(request.id, 3, 1_200, t0()).await,
+        Error::Conflict(_)
+    );
+    assert_err!(
+        erasure.request(ana.id, None, t0()).await,
+        Error::Conflict(_)
+    );
+    assert!(erasure.pending().await.unwrap().is_empty());
+
+    // A failed erasure can be requested again.
+    let bob = subject(&catalog, org, "S0002").await;
+    let attempt = erasure.request(bob, None, t0()).await.unwrap();
+    let failed = erasure
+        .fail(attempt.id, "object store unreachable")
+        .await
+        .unwrap();
+    assert_eq!(failed.status, ErasureStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("object store unreachable"));
+    let retry = erasure.request(bob, None, t0() + minutes(1)).await.unwrap();
+    assert_eq!(retry.status, ErasureStatus::Pending);
+
+    let statuses: BTreeSet<_> = erasure
+        .list(org)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses.len(), 3);
+    assert_err!(
+        erasure.request(SubjectId(987_654), None, t0()).await,
+        Error::NotFound { .. }
+    );
+}

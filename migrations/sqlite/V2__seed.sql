@@ -1,0 +1,1 @@
+../postgres/V2__seed.sql
