@@ -35,13 +35,15 @@ async fn migrate_twice(db: &TestDatabase) {
     assert!(first.status.success(), "{first:?}");
     let text = stdout(&first);
     assert!(
-        text.contains("applied V1__initial\napplied V2__seed\nschema version 2\n"),
+        text.contains(
+            "applied V1__initial\napplied V2__seed\napplied V3__erased_subjects\nschema version 3\n"
+        ),
         "{text}"
     );
 
     let second = healthai(dir.path(), &["migrate", "--catalog", &url]);
     assert!(second.status.success(), "{second:?}");
-    assert!(stdout(&second).contains("schema version 2 is current; nothing to apply"));
+    assert!(stdout(&second).contains("schema version 3 is current; nothing to apply"));
 
     let streams = healthai(dir.path(), &["streams", "--catalog", &url]);
     assert!(streams.status.success(), "{streams:?}");
@@ -143,7 +145,7 @@ async fn a_catalog_from_a_newer_healthai_is_refused() {
         ] {
             let message = failure(&healthai(dir.path(), &args), 1);
             assert!(
-                message.contains("schema version 7, newer than the 2"),
+                message.contains("schema version 7, newer than the 3"),
                 "{message}"
             );
         }

@@ -103,6 +103,8 @@ pub trait SubjectRepo: Send + Sync {
     async fn get(&self, id: SubjectId) -> Result<Subject>;
     async fn get_by_pseudonym(&self, org: OrgId, pseudonym: &str) -> Result<Subject>;
     async fn list(&self, org: OrgId) -> Result<Vec<Subject>>;
+    /// The organization's erased subjects, whose rows every query hides.
+    async fn erased(&self, org: OrgId) -> Result<Vec<SubjectId>>;
     async fn update_profile(&self, id: SubjectId, profile: SubjectProfile) -> Result<Subject>;
 
     async fn create_group(&self, group: NewGroup) -> Result<Group>;
@@ -190,6 +192,12 @@ pub trait IngestRepo: Send + Sync {
     async fn list_batches(&self, org: OrgId, limit: i64) -> Result<Vec<IngestBatch>>;
     async fn record_quality(&self, batch: BatchId, reports: Vec<QualityReport>) -> Result<()>;
     async fn quality_reports(&self, batch: BatchId) -> Result<Vec<QualityReport>>;
+    /// The organization's quality reports, newest batches first, at most `limit` of them.
+    async fn org_quality_reports(
+        &self,
+        org: OrgId,
+        limit: i64,
+    ) -> Result<Vec<(BatchId, QualityReport)>>;
 }
 
 #[async_trait]

@@ -1,4 +1,42 @@
-//! Ingest: reads health data from files, HTTP bodies and connectors, cleans it in parallel
-//! batches and hands canonical Arrow batches to the engine.
+//! Ingest: reads health data from files, HTTP bodies and connectors, and hands it to the
+//! engine as Arrow batches of the standard streams.
 //!
-//! Built by the ingest issue.
+//! So far: [`load_file`], for files already in a stream's own layout. Format detection,
+//! mappings, cleaning and quality reports are built by the ingest issue.
+
+mod canonical;
+
+pub use canonical::{LoadReport, load_file};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A file that cannot be ingested, or a write the engine refused, naming the file and, where
+/// known, the record and column.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{file}: {problem}")]
+    File { file: String, problem: String },
+
+    #[error("{file}: {source}")]
+    Engine {
+        file: String,
+        #[source]
+        source: Box<engine::Error>,
+    },
+}
+
+impl Error {
+    pub(crate) fn file(file: &str, problem: impl Into<String>) -> Self {
+        Error::File {
+            file: file.to_owned(),
+            problem: problem.into(),
+        }
+    }
+
+    pub(crate) fn engine(file: &str, source: engine::Error) -> Self {
+        Error::Engine {
+            file: file.to_owned(),
+            source: Box::new(source),
+        }
+    }
+}

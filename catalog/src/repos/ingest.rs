@@ -234,4 +234,26 @@ impl IngestRepo for SqlCatalog {
             .map(quality)
             .collect()
     }
+
+    async fn org_quality_reports(
+        &self,
+        org: OrgId,
+        limit: i64,
+    ) -> Result<Vec<(BatchId, QualityReport)>> {
+        self.connection()
+            .await?
+            .query(
+                "SELECT q.batch_id, q.stream_id, q.column_name, q.rule, q.rows_checked, \
+                 q.rows_corrected, q.rows_rejected, q.rows_flagged, q.completeness \
+                 FROM quality_reports q JOIN ingest_batches b ON b.id = q.batch_id \
+                 WHERE b.org_id = $1 \
+                 ORDER BY b.started_at DESC, q.batch_id DESC, q.stream_id, q.column_name, q.rule \
+                 LIMIT $2",
+                &[org.0.into(), limit.into()],
+            )
+            .await?
+            .iter()
+            .map(|row| Ok((BatchId(row.i64("batch_id")?), quality(row)?)))
+            .collect()
+    }
 }

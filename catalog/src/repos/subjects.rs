@@ -171,6 +171,19 @@ impl SubjectRepo for SqlCatalog {
             .collect()
     }
 
+    async fn erased(&self, org: OrgId) -> Result<Vec<SubjectId>> {
+        self.connection()
+            .await?
+            .query(
+                "SELECT id FROM subjects WHERE org_id = $1 AND erased_at IS NOT NULL ORDER BY id",
+                &[org.0.into()],
+            )
+            .await?
+            .iter()
+            .map(|row| Ok(SubjectId(row.i64("id")?)))
+            .collect()
+    }
+
     async fn update_profile(&self, id: SubjectId, profile: SubjectProfile) -> Result<Subject> {
         let p = normalized(profile)?;
         let mut tx = self.begin().await?;

@@ -9,12 +9,15 @@ pub async fn migrations_apply_once_then_do_nothing(db: TestDatabase) {
         .iter()
         .map(|m| (m.version, m.name.as_str()))
         .collect();
-    assert_eq!(applied, [(1, "initial"), (2, "seed")]);
-    assert_eq!(first.version, 2);
+    assert_eq!(
+        applied,
+        [(1, "initial"), (2, "seed"), (3, "erased_subjects")]
+    );
+    assert_eq!(first.version, 3);
 
     let second = catalog::migrate(db.url()).await.unwrap();
     assert!(second.applied.is_empty(), "{second:?}");
-    assert_eq!(second.version, 2);
+    assert_eq!(second.version, 3);
 
     // The seed ran once: one default organization with one copy of each standard stream.
     let catalog = catalog::open(db.url()).await.unwrap();
@@ -31,7 +34,7 @@ pub async fn an_unmigrated_catalog_is_not_opened(db: TestDatabase) {
     else {
         unreachable!()
     };
-    assert_eq!((*found, *required), (0, 2));
+    assert_eq!((*found, *required), (0, 3));
     assert!(err.to_string().contains("run `healthai migrate"), "{err}");
 }
 
@@ -39,7 +42,7 @@ pub async fn a_newer_catalog_is_refused(db: TestDatabase) {
     catalog::migrate(db.url()).await.unwrap();
     db.execute_raw(
         "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
-         VALUES (3, 'from_the_future', '2031-01-01T00:00:00Z', '42')",
+         VALUES (4, 'from_the_future', '2031-01-01T00:00:00Z', '42')",
     )
     .await
     .unwrap();
@@ -53,7 +56,7 @@ pub async fn a_newer_catalog_is_refused(db: TestDatabase) {
         else {
             panic!("expected SchemaTooNew, got {err}");
         };
-        assert_eq!((*found, *supported), (3, 2));
+        assert_eq!((*found, *supported), (4, 3));
         assert!(err.to_string().contains("use a newer healthai"), "{err}");
     }
 }
@@ -72,7 +75,7 @@ pub async fn a_half_migrated_catalog_is_refused(db: TestDatabase) {
     // migrations apply in full.
     db.execute_raw("DROP TABLE organizations").await.unwrap();
     let report = catalog::migrate(db.url()).await.unwrap();
-    assert_eq!(report.applied.len(), 2);
+    assert_eq!(report.applied.len(), 3);
 
     // A history with a hole: a later migration recorded, an earlier one not.
     db.execute_raw("DELETE FROM refinery_schema_history WHERE version = 1")

@@ -144,6 +144,19 @@ pub async fn ingest_batches_finish_once_and_quality_reports_add_up(db: TestDatab
     let completeness = r.completeness.unwrap();
     assert!((completeness - 0.6).abs() < 1e-9, "{completeness}");
 
+    let other = catalog.organizations().create("other").await.unwrap().id;
+    assert_eq!(
+        ingest.org_quality_reports(org, 10).await.unwrap(),
+        [(started.id, r.clone())]
+    );
+    assert!(
+        ingest
+            .org_quality_reports(other, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
     assert_err!(
         ingest
             .record_quality(started.id, vec![range_rule(StreamId(987_654), 1, 0, 1.0)])
@@ -433,6 +446,7 @@ pub async fn erasure_hides_the_subject_and_closes_its_account(db: TestDatabase) 
         (ErasureStatus::Pending, ana.id, org)
     );
 
+    assert_eq!(catalog.subjects().erased(org).await.unwrap(), [ana.id]);
     let erased = catalog.subjects().get(ana.id).await.unwrap();
     assert_eq!(erased.erased_at, Some(t0()));
     assert_eq!(

@@ -1,0 +1,143 @@
+//! The query path: a DataFusion session per request, holding one organization's catalog.
+//!
+//! Schemas of the `healthai` catalog: `health` (the streams), `meta` (subjects, groups,
+//! members, goals), `system` (streams, partitions, files, ingest batches, quality reports) and
+//! `reference` (reference tables such as foods). `health` is the default schema, so
+//! `SELECT * FROM heart_rate` works. Sessions are read-only: DDL, DML and other statements
+//! are refused.
+
+mod catalog_tables;
+pub(crate) mod dedup;
+mod prune;
+pub(crate) mod scan;
+mod stream_table;
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_trait::async_trait;
+use catalog::Catalog;
+use datafusion::{
+    catalog::{CatalogProvider, SchemaProvider, TableProvider},
+    common::Result as DfResult,
+    execution::{SessionStateBuilder, object_store::ObjectStoreUrl, runtime_env::RuntimeEnv},
+    prelude::{SQLOptions, SessionConfig, SessionContext},
+};
+
+pub(crate) use self::catalog_tables::Context;
+use self::stream_table::StreamTable;
+use crate::schema::StreamSchema;
+
+pub(crate) const CATALOG_NAME: &str = "healthai";
+pub(crate) const STREAMS_SCHEMA: &str = "health";
+
+/// What a session may run: queries only.
+pub(crate) fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// The configuration every session shares: strings come back as Utf8 (what Flight SQL
+/// clients read), and `information_schema` describes the tables to BI tools.
+pub(crate) fn session_config(target_partitions: usize) -> SessionConfig {
+    let mut config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_target_partitions(target_partitions)
+        .with_default_catalog_and_schema(CATALOG_NAME, STREAMS_SCHEMA)
+        .with_create_default_catalog_and_schema(false);
+    let options = config.options_mut();
+    options.execution.parquet.schema_force_view_types = false;
+    options.sql_parser.map_string_types_to_utf8view = false;
+    // DataFusion plans as if a scan's predicate were applied to its rows (a scan with
+    // `subject_id = 3` is taken to hold one subject); the reader makes that true only when it
+    // filters rows while decoding. Merges below de-duplication rely on the plan's orderings.
+    options.execution.parquet.pushdown_filters = true;
+    config
+}
+
+pub(crate) struct SessionParts {
+    pub catalog: Arc<dyn Catalog>,
+    pub runtime: Arc<RuntimeEnv>,
+    pub store: ObjectStoreUrl,
+    pub target_partitions: usize,
+    pub context: Context,
+}
+
+pub(crate) fn session(parts: SessionParts) -> SessionContext {
+    let state = SessionStateBuilder::new()
+        .with_config(session_config(parts.target_partitions))
+        .with_runtime_env(parts.runtime)
+        .with_default_features()
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    let streams: HashMap<String, Arc<dyn TableProvider>> = parts
+        .context
+        .streams
+        .iter()
+        .map(|schema: &Arc<StreamSchema>| {
+            let table: Arc<dyn TableProvider> = Arc::new(StreamTable {
+                schema: schema.clone(),
+                catalog: parts.catalog.clone(),
+                store: parts.store.clone(),
+                hidden: parts.context.hidden.clone(),
+            });
+            (schema.name().to_owned(), table)
+        })
+        .collect();
+    let [meta, system] =
+        catalog_tables::meta_and_system(parts.catalog.clone(), parts.context.clone());
+    let schema = |tables: Vec<(&str, Arc<dyn TableProvider>)>| -> Arc<dyn SchemaProvider> {
+        Arc::new(Tables(
+            tables.into_iter().map(|(n, t)| (n.to_owned(), t)).collect(),
+        ))
+    };
+    let schemas = HashMap::from([
+        (
+            STREAMS_SCHEMA.to_owned(),
+            Arc::new(Tables(streams)) as Arc<dyn SchemaProvider>,
+        ),
+        ("meta".to_owned(), schema(meta)),
+        ("system".to_owned(), schema(system)),
+        ("reference".to_owned(), Arc::new(Tables(HashMap::new()))),
+    ]);
+    ctx.register_catalog(CATALOG_NAME, Arc::new(Schemas(schemas)));
+    ctx
+}
+
+/// The organization's schemas.
+#[derive(Debug)]
+struct Schemas(HashMap<String, Arc<dyn SchemaProvider>>);
+
+impl CatalogProvider for Schemas {
+    fn schema_names(&self) -> Vec<String> {
+        let mut names: Vec<_> = self.0.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        self.0.get(name).cloned()
+    }
+}
+
+/// A fixed set of tables.
+#[derive(Debug)]
+struct Tables(HashMap<String, Arc<dyn TableProvider>>);
+
+#[async_trait]
+impl SchemaProvider for Tables {
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<_> = self.0.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        Ok(self.0.get(name).cloned())
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}

@@ -1,0 +1,135 @@
+//! [`StreamTable`]: a stream as a SQL table.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use catalog::Catalog;
+use datafusion::{
+    catalog::{Session, TableProvider},
+    common::{DFSchema, DataFusionError, Result},
+    execution::object_store::ObjectStoreUrl,
+    logical_expr::{Expr, TableProviderFilterPushDown, TableType, utils::conjunction},
+    physical_plan::{
+        ExecutionPlan,
+        filter::FilterExec,
+        projection::{ProjectionExec, ProjectionExpr},
+    },
+    prelude::{col, lit},
+};
+
+use super::{prune, scan::FileScan};
+use crate::schema::{SUBJECT_ID, StreamSchema};
+
+/// A stream of the session's organization. Its scan asks the catalog for the live files that
+/// may match the query's time and subject bounds, reads them (merging overlapping ones), and
+/// removes the rows of subjects the session must not see, inside the scan, where no SQL can
+/// reach.
+#[derive(Debug)]
+pub(crate) struct StreamTable {
+    pub schema: Arc<StreamSchema>,
+    pub catalog: Arc<dyn Catalog>,
+    pub store: ObjectStoreUrl,
+    /// Subjects whose rows never leave the scan (erased subjects).
+    pub hidden: Arc<[i64]>,
+}
+
+fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+#[async_trait]
+impl TableProvider for StreamTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.arrow_schema().clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Filters prune files, row groups and pages; DataFusion still applies them to rows.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let files = self
+            .catalog
+            .files()
+            .live_files(self.schema.id(), prune::file_filter(filters))
+            .await
+            .map_err(external)?;
+        let table = self.schema.arrow_schema();
+        let df_schema = DFSchema::try_from(table.clone())?;
+        let physical = |exprs: Vec<Expr>| {
+            conjunction(exprs)
+                .map(|e| state.create_physical_expr(e, &df_schema))
+                .transpose()
+        };
+        let key_columns = self.schema.sort_key_names();
+        let on_keys = |e: &&Expr| {
+            e.column_refs()
+                .iter()
+                .all(|c| key_columns.contains(&c.name.as_str()))
+        };
+        let predicate = physical(filters.to_vec())?;
+        let key_predicate = physical(filters.iter().filter(on_keys).cloned().collect())?;
+
+        // Read subject_id even when the query does not ask for it: the hidden-subject filter
+        // needs it. The projection below then returns exactly the requested columns.
+        let requested: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..table.fields().len()).collect(),
+        };
+        let subject = self.schema.index_of(SUBJECT_ID);
+        let mut read = requested.clone();
+        if !self.hidden.is_empty() && !read.contains(&subject) {
+            read.push(subject);
+        }
+        let plan = FileScan {
+            schema: &self.schema,
+            store: &self.store,
+            options: state.default_table_options().parquet,
+            files,
+            projection: Some(read.clone()),
+            predicate,
+            key_predicate,
+        }
+        .plan()?;
+        if self.hidden.is_empty() {
+            return Ok(plan);
+        }
+        let read_schema = DFSchema::try_from(plan.schema())?;
+        let hidden = self.hidden.iter().map(|id| lit(*id)).collect();
+        let visible =
+            state.create_physical_expr(col(SUBJECT_ID).in_list(hidden, true), &read_schema)?;
+        let filtered: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(visible, plan)?);
+        if read == requested {
+            return Ok(filtered);
+        }
+        let exprs = requested
+            .iter()
+            .enumerate()
+            .map(|(position, &i)| {
+                let name = table.field(i).name();
+                ProjectionExpr::new(
+                    Arc::new(datafusion::physical_expr::expressions::Column::new(
+                        name, position,
+                    )),
+                    name.clone(),
+                )
+            })
+            .collect::<Vec<_>>();
+        Ok(Arc::new(ProjectionExec::try_new(exprs, filtered)?))
+    }
+}

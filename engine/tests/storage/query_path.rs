@@ -1,0 +1,274 @@
+use std::collections::BTreeSet;
+
+use arrow::{
+    array::AsArray,
+    datatypes::{DataType, Int64Type, TimeUnit},
+};
+use catalog::{FileFilter, testing::TestDatabase};
+
+use crate::support::{DAY, HOUR, Harness, MARCH_1, SECOND, count, explain, heart_rate};
+
+pub async fn pruning_reads_only_the_files_a_query_needs(db: TestDatabase) {
+    let h = Harness::new(db).await;
+    let s = h.subjects(4).await;
+    // Four days; each day one write for subjects 1-2 and one for subjects 3-4, so that
+    // each file covers one day and two subjects.
+    for d in 0..4 {
+        for pair in s.chunks(2) {
+            let rows: Vec<_> = pair
+                .iter()
+                .flat_map(|&subject| {
+                    (0..24)
+                        .map(move |hour| (subject, "watch", MARCH_1 + d * DAY + hour * HOUR, 60.0))
+                })
+                .collect();
+            h.write(&rows).await.unwrap();
+        }
+    }
+    let stream = h.engine.stream("default", "heart_rate").await.unwrap().id();
+    let all = h
+        .catalog
+        .files()
+        .live_files(stream, FileFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 8);
+    let files_read = |plan: &str| -> BTreeSet<String> {
+        all.iter()
+            .filter(|f| plan.contains(f.path.as_str()))
+            .map(|f| f.path.clone())
+            .collect()
+    };
+    let expect = |day: i64, subjects: &[i64]| -> BTreeSet<String> {
+        all.iter()
+            .filter(|f| {
+                f.min_time >= MARCH_1 + day * DAY
+                    && f.max_time < MARCH_1 + (day + 1) * DAY
+                    && subjects
+                        .iter()
+                        .any(|s| (f.min_subject.0..=f.max_subject.0).contains(s))
+            })
+            .map(|f| f.path.clone())
+            .collect()
+    };
+
+    let one_subject_one_hour = format!(
+        "SELECT max(bpm) FROM heart_rate WHERE subject_id = {} \
+         AND time >= TIMESTAMP '2026-03-03T10:00:00' AND time < TIMESTAMP '2026-03-03T11:00:00'",
+        s[2]
+    );
+    let plan = explain(&h.engine, &one_subject_one_hour).await;
+    assert_eq!(files_read(&plan), expect(2, &[s[2]]), "{plan}");
+    assert_eq!(files_read(&plan).len(), 1);
+
+    let one_day = "SELECT count(*) FROM heart_rate WHERE time BETWEEN TIMESTAMP '2026-03-02T00:00:00' AND TIMESTAMP '2026-03-02T23:59:59'";
+    let plan = explain(&h.engine, one_day).await;
+    assert_eq!(files_read(&plan), expect(1, &s), "{plan}");
+    assert_eq!(count(&h.engine, one_day).await, 4 * 24);
+
+    // EXPLAIN lists the first files of a long list only; it says how many there are.
+    let unbounded = explain(&h.engine, "SELECT count(*) FROM heart_rate WHERE bpm > 1").await;
+    assert!(unbounded.contains("file_groups={8 groups"), "{unbounded}");
+    assert_eq!(
+        count(
+            &h.engine,
+            &format!(
+                "SELECT count(*) FROM heart_rate WHERE subject_id IN ({}, {})",
+                s[0], s[3]
+            )
+        )
+        .await,
+        2 * 4 * 24
+    );
+}
+
+pub async fn catalog_tables_are_queryable(db: TestDatabase) {
+    let h = Harness::new(db).await;
+    let s = h.subjects(2).await;
+    h.write(&[
+        (s[0], "watch", MARCH_1, 60.0),
+        (s[1], "watch", MARCH_1 + DAY, 61.0),
+    ])
+    .await
+    .unwrap();
+    let subjects = h
+        .engine
+        .query(
+            "default",
+            "SELECT subject_id, pseudonym FROM meta.subjects ORDER BY subject_id",
+        )
+        .await
+        .unwrap();
+    assert_eq!(subjects.num_rows(), 2);
+    assert_eq!(
+        subjects.batches[0].column(1).as_string::<i32>().value(0),
+        "S1"
+    );
+
+    assert_eq!(
+        count(
+            &h.engine,
+            "SELECT count(*) FROM system.files WHERE stream = 'heart_rate'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(
+            &h.engine,
+            "SELECT sum(live_rows) FROM system.partitions WHERE stream = 'heart_rate'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(&h.engine, "SELECT count(*) FROM system.streams").await,
+        12
+    );
+    // A stream joins the subjects' profile like any table.
+    let joined = count(
+        &h.engine,
+        "SELECT count(*) FROM heart_rate h JOIN meta.subjects s ON s.subject_id = h.subject_id WHERE s.pseudonym = 'S2'",
+    )
+    .await;
+    assert_eq!(joined, 1);
+    let tables = h
+        .engine
+        .query(
+            "default",
+            "SELECT table_schema, count(*) FROM information_schema.tables \
+             WHERE table_schema IN ('health', 'meta', 'system') GROUP BY 1 ORDER BY 1",
+        )
+        .await
+        .unwrap();
+    let counts: Vec<(String, i64)> = (0..tables.num_rows())
+        .map(|i| {
+            let batch = &tables.batches[0];
+            (
+                batch.column(0).as_string::<i32>().value(i).to_owned(),
+                batch.column(1).as_primitive::<Int64Type>().value(i),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("health".into(), 12),
+            ("meta".into(), 4),
+            ("system".into(), 5)
+        ]
+    );
+}
+
+pub async fn sessions_are_read_only(db: TestDatabase) {
+    let h = Harness::new(db).await;
+    for statement in [
+        "CREATE TABLE x AS SELECT 1",
+        "INSERT INTO heart_rate VALUES (1, 'x', TIMESTAMP '2026-03-01T00:00:00', 60)",
+        "DROP TABLE heart_rate",
+        "CREATE EXTERNAL TABLE x STORED AS PARQUET LOCATION '/etc'",
+        "COPY (SELECT 1) TO '/tmp/x.csv'",
+        "SET datafusion.execution.target_partitions = 1",
+    ] {
+        let err = h.engine.query("default", statement).await.unwrap_err();
+        assert!(
+            err.to_string().contains("not supported") || err.to_string().contains("not allowed"),
+            "{statement}: {err}"
+        );
+    }
+}
+
+pub async fn results_use_utf8_and_nanosecond_timestamps(db: TestDatabase) {
+    let h = Harness::new(db).await;
+    let s = h.subjects(1).await[0];
+    h.write(&[(s, "watch", MARCH_1 + 1_234, 60.0)])
+        .await
+        .unwrap();
+    let output = h
+        .engine
+        .query("default", "SELECT source, time, upper(source) AS loud, CAST(bpm AS VARCHAR) AS text FROM heart_rate")
+        .await
+        .unwrap();
+    let types: Vec<_> = output
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            DataType::Utf8,
+            DataType::Timestamp(TimeUnit::Nanosecond, None),
+            DataType::Utf8,
+            DataType::Utf8
+        ]
+    );
+    assert_eq!(output.batches[0].schema(), output.schema);
+    // An empty result still has its schema.
+    let empty = h
+        .engine
+        .query("default", "SELECT source FROM heart_rate WHERE bpm > 1000")
+        .await
+        .unwrap();
+    assert_eq!(empty.num_rows(), 0);
+    assert_eq!(empty.schema.field(0).data_type(), &DataType::Utf8);
+}
+
+pub async fn organizations_do_not_see_each_other(db: TestDatabase) {
+    let h = Harness::new(db).await;
+    let acme = h.catalog.organizations().create("acme").await.unwrap();
+    let ours = h.subjects(1).await[0];
+    let theirs = h
+        .catalog
+        .subjects()
+        .ensure(acme.id, &["A1".into()])
+        .await
+        .unwrap()[0]
+        .id
+        .0;
+    h.write(&[(ours, "watch", MARCH_1, 60.0)]).await.unwrap();
+    h.engine
+        .write(
+            "acme",
+            "heart_rate",
+            heart_rate(&[
+                (theirs, "watch", MARCH_1, 90.0),
+                (theirs, "watch", MARCH_1 + SECOND, 91.0),
+            ]),
+            None,
+        )
+        .await
+        .unwrap();
+    // Writing another organization's subject into ours is refused.
+    let err = h
+        .write(&[(theirs, "watch", MARCH_1, 60.0)])
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is not a subject of organization default"),
+        "{err}"
+    );
+
+    assert_eq!(count(&h.engine, "SELECT count(*) FROM heart_rate").await, 1);
+    let acme_rows = h
+        .engine
+        .query("acme", "SELECT subject_id FROM heart_rate")
+        .await
+        .unwrap();
+    assert_eq!(acme_rows.num_rows(), 2);
+    let ids = acme_rows.batches[0].column(0).as_primitive::<Int64Type>();
+    assert!(ids.values().iter().all(|id| *id == theirs));
+    let acme_files = h
+        .engine
+        .query("acme", "SELECT path FROM system.files")
+        .await
+        .unwrap();
+    let path = acme_files.batches[0]
+        .column(0)
+        .as_string::<i32>()
+        .value(0)
+        .to_owned();
+    assert!(path.starts_with("acme/heart_rate/"), "{path}");
+}

@@ -1,0 +1,1 @@
+../postgres/V3__erased_subjects.sql
