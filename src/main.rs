@@ -5,7 +5,10 @@
 //! otherwise, and acts on the organization `default` unless `--org` says otherwise. Errors
 //! are printed once, as a sentence, with a non-zero exit.
 
+mod access;
 mod output;
+mod serve;
+mod streams;
 
 use std::{
     io::{self, IsTerminal, Write},
@@ -14,14 +17,10 @@ use std::{
     sync::Arc,
 };
 
-use catalog::{
-    Backend, Catalog, CatalogUrl, ColumnRole, ColumnType, NewStream, Stream, StreamColumn,
-    StreamKind,
-};
+use catalog::{Backend, Catalog, CatalogUrl};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use engine::{Engine, EngineConfig, StoreLocation};
-use serde::Deserialize;
 
 const DEFAULT_CATALOG: &str = "sqlite://./healthai-data/catalog.db";
 const DEFAULT_STORE: &str = "./healthai-data/store";
@@ -90,6 +89,50 @@ enum Command {
         #[arg(long)]
         subject: String,
     },
+    /// Serve Flight SQL and the gRPC API (and run background maintenance)
+    Serve(serve::ServeArgs),
+    /// Manage the organization's users
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage groups of subjects (cohorts, coaching groups)
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Issue access tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user: a member is linked to their subject, a coach to the groups they coach
+    Add(access::UserAdd),
+    /// List users with their roles
+    List,
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// Add subjects (by pseudonym) to a group, creating it if new
+    Add {
+        name: String,
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a long-lived access token for a user, typically a service account
+    Issue {
+        /// The user's email
+        #[arg(long)]
+        user: String,
+        /// Days the token is valid (default 90)
+        #[arg(long)]
+        days: Option<u64>,
+        #[command(flatten)]
+        keys: access::KeyArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -130,6 +173,8 @@ enum CliError {
     Engine(#[from] engine::Error),
     #[error(transparent)]
     Ingest(#[from] ingest::Error),
+    #[error(transparent)]
+    Flight(#[from] flight::Error),
     #[error("{0}")]
     Usage(String),
     #[error("cannot format the result: {0}")]
@@ -151,7 +196,8 @@ async fn main() -> ExitCode {
         Err(
             e @ (CliError::Usage(_)
             | CliError::Catalog(catalog::Error::InvalidUrl { .. })
-            | CliError::Engine(engine::Error::InvalidStore { .. })),
+            | CliError::Engine(engine::Error::InvalidStore { .. })
+            | CliError::Flight(flight::Error::Config(_))),
         ) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
@@ -210,9 +256,11 @@ async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
             let catalog = open_catalog(&catalog_url).await?;
             let org = catalog.organizations().get(org).await?;
             match action.unwrap_or(StreamsCommand::List) {
-                StreamsCommand::List => print_streams(out, &catalog.streams().list(org.id).await?)?,
+                StreamsCommand::List => {
+                    streams::print_streams(out, &catalog.streams().list(org.id).await?)?
+                }
                 StreamsCommand::Register { definition } => {
-                    let stream = read_definition(&definition)?;
+                    let stream = streams::read_definition(&definition)?;
                     let registered = catalog.streams().register(org.id, stream).await?;
                     writeln!(
                         out,
@@ -298,6 +346,39 @@ async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
                 request.rows_removed.unwrap_or(0)
             )?;
         }
+        Command::Serve(args) => {
+            let config = EngineConfig {
+                query_limits: args.limits(),
+                ..EngineConfig::default()
+            };
+            let engine = open_engine_with(&catalog_url, &cli.store, config).await?;
+            serve::serve(engine, args, out).await?;
+        }
+        Command::User(command) => {
+            let catalog = open_catalog(&catalog_url).await?;
+            let org = catalog.organizations().get(org).await?.id;
+            match command {
+                UserCommand::Add(args) => {
+                    access::add_user(catalog.as_ref(), org, args, out).await?
+                }
+                UserCommand::List => access::list_users(catalog.as_ref(), org, out).await?,
+            }
+        }
+        Command::Group(GroupCommand::Add { name, members }) => {
+            let catalog = open_catalog(&catalog_url).await?;
+            let org = catalog.organizations().get(org).await?.id;
+            access::add_to_group(catalog.as_ref(), org, &name, &members, out).await?;
+        }
+        Command::Token(TokenCommand::Issue { user, days, keys }) => {
+            let engine = open_engine(&catalog_url, &cli.store).await?;
+            let org = engine.organization(org).await?;
+            let user = engine.catalog().users().get_by_email(org.id, &user).await?;
+            let auth =
+                flight::Authenticator::new(engine, keys.keys()?, flight::AuthConfig::default());
+            let (token, expires) = auth.service_token(&user, access::service_token_ttl(days))?;
+            writeln!(out, "{token}")?;
+            eprintln!("token for {} valid until {expires}", user.email);
+        }
     }
     Ok(())
 }
@@ -313,122 +394,15 @@ async fn open_catalog(url: &CatalogUrl) -> catalog::Result<Arc<dyn Catalog>> {
 }
 
 async fn open_engine(catalog_url: &CatalogUrl, store: &str) -> Result<Engine, CliError> {
+    open_engine_with(catalog_url, store, EngineConfig::default()).await
+}
+
+async fn open_engine_with(
+    catalog_url: &CatalogUrl,
+    store: &str,
+    config: EngineConfig,
+) -> Result<Engine, CliError> {
     let catalog = open_catalog(catalog_url).await?;
     let store = store.parse::<StoreLocation>()?.open()?;
-    Ok(Engine::open(catalog, store, EngineConfig::default())?)
-}
-
-/// A custom stream as written in a JSON file: the series key and time columns are added.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StreamDefinition {
-    name: String,
-    kind: StreamKind,
-    #[serde(default)]
-    description: String,
-    retention_days: Option<i64>,
-    max_duration_seconds: Option<i64>,
-    columns: Vec<ColumnDefinition>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ColumnDefinition {
-    name: String,
-    #[serde(rename = "type")]
-    arrow_type: ColumnType,
-    unit: Option<String>,
-    #[serde(default = "value_role")]
-    role: ColumnRole,
-    #[serde(default = "yes")]
-    nullable: bool,
-    min: Option<f64>,
-    max: Option<f64>,
-    allowed_values: Option<Vec<String>>,
-    #[serde(default)]
-    description: String,
-}
-
-fn value_role() -> ColumnRole {
-    ColumnRole::Value
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn read_definition(path: &PathBuf) -> Result<NewStream, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
-    let definition: StreamDefinition = serde_json::from_str(&text).map_err(|e| {
-        CliError::Usage(format!("{}: not a stream definition: {e}", path.display()))
-    })?;
-    let columns = definition
-        .columns
-        .into_iter()
-        .map(|c| StreamColumn {
-            name: c.name,
-            arrow_type: c.arrow_type,
-            unit: c.unit,
-            role: c.role,
-            nullable: c.nullable,
-            plausible_min: c.min,
-            plausible_max: c.max,
-            allowed_values: c.allowed_values,
-            description: c.description,
-        })
-        .collect();
-    let mut stream = NewStream::new(&definition.name, definition.kind, columns);
-    stream.description = definition.description;
-    stream.retention_days = definition.retention_days;
-    stream.max_duration_seconds = definition.max_duration_seconds;
-    Ok(stream)
-}
-
-fn print_streams(out: &mut impl Write, streams: &[Stream]) -> io::Result<()> {
-    writeln!(out, "{:<18} {:<9} {:<9} VALUES", "STREAM", "KIND", "ORIGIN")?;
-    for s in streams {
-        let values: Vec<_> = s
-            .columns
-            .iter()
-            .filter(|c| {
-                !matches!(
-                    c.name.as_str(),
-                    "subject_id" | "source" | "time" | "end_time"
-                )
-            })
-            .map(describe)
-            .collect();
-        let origin = if s.standard { "standard" } else { "custom" };
-        writeln!(
-            out,
-            "{:<18} {:<9} {:<9} {}",
-            s.name,
-            s.kind,
-            origin,
-            values.join(", ")
-        )?;
-    }
-    Ok(())
-}
-
-fn describe(column: &StreamColumn) -> String {
-    let mut details = Vec::new();
-    if let Some(unit) = &column.unit {
-        details.push(unit.clone());
-    }
-    match (column.plausible_min, column.plausible_max) {
-        (Some(min), Some(max)) => details.push(format!("{min}..{max}")),
-        (Some(min), None) => details.push(format!(">= {min}")),
-        (None, Some(max)) => details.push(format!("<= {max}")),
-        (None, None) => {}
-    }
-    if let Some(values) = &column.allowed_values {
-        details.push(values.join("|"));
-    }
-    if details.is_empty() {
-        column.name.clone()
-    } else {
-        format!("{} ({})", column.name, details.join(", "))
-    }
+    Ok(Engine::open(catalog, store, config)?)
 }

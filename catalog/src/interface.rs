@@ -53,6 +53,8 @@ pub trait UserRepo: Send + Sync {
     async fn create(&self, user: NewUser) -> Result<User>;
     async fn get(&self, id: UserId) -> Result<User>;
     async fn get_by_email(&self, org: OrgId, email: &str) -> Result<User>;
+    /// The users with this email in any organization (a login without an organization).
+    async fn find_by_email(&self, email: &str) -> Result<Vec<User>>;
     async fn list(&self, org: OrgId) -> Result<Vec<User>>;
     async fn set_disabled(&self, id: UserId, disabled: bool) -> Result<()>;
     async fn set_password_hash(&self, id: UserId, hash: PasswordHash) -> Result<()>;

@@ -17,6 +17,14 @@ pub enum Error {
     #[error("the writer is overloaded ({0}); retry later")]
     Overloaded(String),
 
+    /// The principal may not do this.
+    #[error("permission denied: {0}")]
+    Denied(String),
+
+    /// A query went past its memory or time limit and was stopped.
+    #[error("query stopped: {0}")]
+    Limit(String),
+
     #[error("invalid object store location '{location}': {reason}")]
     InvalidStore { location: String, reason: String },
 

@@ -7,9 +7,10 @@
 //! - the **write path** ([`Engine::write`]) checks a batch against its stream and hands it to
 //!   a group commit that writes sorted, de-duplicated files and registers them in one catalog
 //!   transaction before acknowledging;
-//! - the **query path** ([`Engine::query`], [`Engine::session`]) gives each request a
-//!   DataFusion session holding one organization's streams and catalog tables, with file
-//!   pruning by time and subject and de-duplication of overlapping files;
+//! - the **query path** ([`Engine::query_as`], [`Engine::session_as`]) gives each request a
+//!   DataFusion session holding one organization's streams and catalog tables as one
+//!   [`Principal`] may see them, with file pruning by time and subject, de-duplication of
+//!   overlapping files, per-query limits, and an audit entry for every query;
 //! - **maintenance** ([`Engine::compact`], [`Engine::apply_retention`], [`Engine::erase`],
 //!   [`Engine::collect_garbage`]) merges small files, drops expired days, rewrites files to
 //!   erase a subject and deletes what is no longer referenced.
@@ -23,6 +24,8 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
+mod audit;
 mod error;
 mod maintenance;
 mod parquet_file;
@@ -36,22 +39,25 @@ mod write;
 use std::{sync::Arc, time::Duration};
 
 use arrow::{array::RecordBatch, datatypes::SchemaRef};
-use catalog::{BatchId, Catalog, Organization};
+use catalog::{AuditEntry, AuditOutcome, BatchId, Catalog, Organization, Permission, User};
+use chrono::Utc;
 use datafusion::{
+    common::ParamValues,
     execution::{
-        SendableRecordBatchStream,
         memory_pool::FairSpillPool,
         object_store::ObjectStoreUrl,
         runtime_env::{RuntimeEnv, RuntimeEnvBuilder},
     },
-    prelude::SessionContext,
+    prelude::{DataFrame, SessionContext},
 };
 use object_store::ObjectStore;
 
+pub use access::{Principal, QueryLimits, RowScope};
 pub use error::{Error, Result};
 pub use maintenance::{
     CompactionReport, ErasureReport, GarbageReport, MaintenanceConfig, RetentionReport,
 };
+pub use query::QueryStream;
 pub use schema::{StreamSchema, arrow_type};
 pub use store::StoreLocation;
 pub use write::{WriteReceipt, WriterConfig};
@@ -61,8 +67,8 @@ pub use write::{WriteReceipt, WriterConfig};
 pub struct EngineConfig {
     pub writer: WriterConfig,
     pub maintenance: MaintenanceConfig,
-    /// Memory all running queries may use together, in bytes.
-    pub query_memory: usize,
+    /// What one query may use.
+    pub query_limits: QueryLimits,
     /// Parallelism of a query.
     pub target_partitions: usize,
 }
@@ -72,10 +78,18 @@ impl Default for EngineConfig {
         EngineConfig {
             writer: WriterConfig::default(),
             maintenance: MaintenanceConfig::default(),
-            query_memory: 2 << 30,
+            query_limits: QueryLimits::default(),
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
+}
+
+/// A planned query with placeholders.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub schema: SchemaRef,
+    /// The placeholders (`$1`, …) in order, with their types where the query implies them.
+    pub parameters: Vec<(String, Option<arrow::datatypes::DataType>)>,
 }
 
 /// A query's answer, with its schema even when it has no rows.
@@ -103,6 +117,8 @@ struct Inner {
     config: EngineConfig,
     writer: write::Writer,
     registry: registry::Registry,
+    audit: audit::AuditLog,
+    /// Shared by every query; each query gets a copy with a memory pool of its own.
     runtime: Arc<RuntimeEnv>,
     store_url: ObjectStoreUrl,
 }
@@ -116,13 +132,12 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Self> {
         let store_url = ObjectStoreUrl::parse("healthai://store/")?;
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(config.query_memory)))
-            .build_arc()?;
+        let runtime = RuntimeEnvBuilder::new().build_arc()?;
         runtime.register_object_store(store_url.as_ref(), store.clone());
         Ok(Engine {
             inner: Arc::new(Inner {
                 writer: write::Writer::new(catalog.clone(), store.clone(), config.writer.clone()),
+                audit: audit::AuditLog::new(catalog.clone()),
                 catalog,
                 store,
                 config,
@@ -157,10 +172,7 @@ impl Engine {
             .await
     }
 
-    /// Stores a batch in a stream, returning once it is durable: the batch is conformed to the
-    /// stream (columns, types, required values, vocabularies, intervals), its subjects are
-    /// checked, and it joins the stream's next group commit. Rows with the same series key and
-    /// time as stored rows replace them.
+    /// Stores a batch in a stream as the operator (the command line, ingest jobs).
     pub async fn write(
         &self,
         org: &str,
@@ -168,25 +180,63 @@ impl Engine {
         batch: RecordBatch,
         ingest_batch: Option<BatchId>,
     ) -> Result<WriteReceipt> {
-        let schema = self.stream(org, stream).await?;
+        let principal = Principal::operator(self.organization(org).await?);
+        self.write_as(&principal, stream, batch, ingest_batch).await
+    }
+
+    /// Stores a batch in a stream, returning once it is durable: the batch is conformed to the
+    /// stream (columns, types, required values, vocabularies, intervals), its subjects are
+    /// checked against the organization and against what the principal may write for, and
+    /// it joins the stream's next group commit. Rows with the same series key and time as
+    /// stored rows replace them.
+    pub async fn write_as(
+        &self,
+        principal: &Principal,
+        stream: &str,
+        batch: RecordBatch,
+        ingest_batch: Option<BatchId>,
+    ) -> Result<WriteReceipt> {
+        let schema = self
+            .inner
+            .registry
+            .stream(self.inner.catalog.as_ref(), &principal.org, stream)
+            .await?;
         let conformed = schema.conform(&batch)?;
-        self.inner
+        let subjects = self
+            .inner
             .registry
             .check_subjects(self.inner.catalog.as_ref(), &schema, &conformed)
             .await?;
+        principal.check_write(subjects)?;
         self.inner
             .writer
             .write(schema, conformed, ingest_batch)
             .await
     }
 
-    /// A DataFusion session over one organization's data, for this request only.
-    pub async fn session(&self, org: &str) -> Result<SessionContext> {
-        let org = self.organization(org).await?;
+    /// The principal of a user: the permissions of their roles and the subjects they read.
+    pub async fn principal(&self, user: &User, interface: &'static str) -> Result<Principal> {
+        let org = self
+            .inner
+            .registry
+            .organization_by_id(self.inner.catalog.as_ref(), user.org)
+            .await?;
+        Principal::of_user(self.inner.catalog.as_ref(), org, user, interface).await
+    }
+
+    /// A DataFusion session over one organization's data as the principal may see it, for
+    /// one request, with its own memory pool.
+    pub async fn session_as(
+        &self,
+        principal: &Principal,
+        limits: QueryLimits,
+    ) -> Result<SessionContext> {
+        principal.check_read()?;
+        let org = &principal.org;
         let streams = self
             .inner
             .registry
-            .streams(self.inner.catalog.as_ref(), &org)
+            .streams(self.inner.catalog.as_ref(), org)
             .await?;
         let hidden: Vec<i64> = self
             .inner
@@ -197,39 +247,185 @@ impl Engine {
             .into_iter()
             .map(|s| s.0)
             .collect();
+        let base = &self.inner.runtime;
+        let runtime = Arc::new(RuntimeEnv {
+            memory_pool: Arc::new(FairSpillPool::new(limits.memory)),
+            disk_manager: base.disk_manager.clone(),
+            cache_manager: base.cache_manager.clone(),
+            object_store_registry: base.object_store_registry.clone(),
+        });
         Ok(query::session(query::SessionParts {
             catalog: self.inner.catalog.clone(),
-            runtime: self.inner.runtime.clone(),
+            runtime,
             store: self.inner.store_url.clone(),
             target_partitions: self.inner.config.target_partitions,
             context: query::Context {
                 org: org.id,
                 streams: streams.into(),
                 hidden: hidden.into(),
+                scope: principal.scope.clone(),
+                identifiers: principal.can(Permission::ReadIdentifiers),
             },
+            system_tables: principal.can(Permission::ReadAllSubjects),
+            audit_table: principal.can(Permission::ReadAudit),
         }))
     }
 
-    /// Runs a read-only SQL query and collects its result.
-    pub async fn query(&self, org: &str, sql: &str) -> Result<QueryOutput> {
-        let frame = self
-            .session(org)
-            .await?
-            .sql_with_options(sql, query::read_only())
+    /// Plans a read-only query, with parameters for its `$1`/`?` placeholders.
+    async fn plan(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        params: Option<ParamValues>,
+        limits: QueryLimits,
+    ) -> Result<DataFrame> {
+        let session = self.session_as(principal, limits).await?;
+        let frame = session
+            .sql_with_options(&query::number_placeholders(sql), query::read_only())
             .await?;
-        let schema = frame.schema().inner().clone();
-        let batches = frame.collect().await?;
-        Ok(QueryOutput { schema, batches })
+        Ok(match params {
+            Some(params) => frame.with_param_values(params)?,
+            None => frame,
+        })
     }
 
-    /// Runs a read-only SQL query, streaming its result.
-    pub async fn query_stream(&self, org: &str, sql: &str) -> Result<SendableRecordBatchStream> {
-        let frame = self
-            .session(org)
-            .await?
-            .sql_with_options(sql, query::read_only())
-            .await?;
-        Ok(frame.execute_stream().await?)
+    /// The schema a query's rows will have, without running it.
+    pub async fn schema_as(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        params: Option<ParamValues>,
+    ) -> Result<SchemaRef> {
+        let limits = self.inner.config.query_limits;
+        let frame = self.plan(principal, sql, params, limits).await;
+        match frame {
+            Ok(frame) => Ok(frame.schema().inner().clone()),
+            Err(e) => {
+                self.audit_refusal(principal, sql, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Plans a query with placeholders: the schema of its rows (when the placeholders' types
+    /// can be inferred without values) and the placeholders with their inferred types.
+    pub async fn prepare_as(&self, principal: &Principal, sql: &str) -> Result<Prepared> {
+        let limits = self.inner.config.query_limits;
+        let frame = match self.plan(principal, sql, None, limits).await {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.audit_refusal(principal, sql, &e);
+                return Err(e);
+            }
+        };
+        let mut parameters: Vec<(String, Option<arrow::datatypes::DataType>)> = frame
+            .logical_plan()
+            .get_parameter_types()?
+            .into_iter()
+            .collect();
+        // "$1", "$2", … in numeric order, not text order.
+        parameters.sort_by_key(|(name, _)| {
+            name.trim_start_matches('$')
+                .parse::<usize>()
+                .unwrap_or(usize::MAX)
+        });
+        Ok(Prepared {
+            schema: frame.schema().inner().clone(),
+            parameters,
+        })
+    }
+
+    /// Runs a read-only query as the principal, streaming its rows under the engine's query
+    /// limits; an audit entry records it whatever the outcome.
+    pub async fn query_as(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        params: Option<ParamValues>,
+    ) -> Result<QueryStream> {
+        let limits = self.inner.config.query_limits;
+        let started = async {
+            let frame = self.plan(principal, sql, params, limits).await?;
+            let schema = frame.schema().inner().clone();
+            Ok::<_, Error>((schema, frame.execute_stream().await?))
+        };
+        match started.await {
+            Ok((schema, stream)) => Ok(QueryStream::new(
+                schema,
+                stream,
+                limits,
+                self.inner.audit.clone(),
+                self.audit_entry(principal, "query", Some(sql), AuditOutcome::Ok),
+            )),
+            Err(e) => {
+                self.audit_refusal(principal, sql, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs a read-only query as the operator of an organization and collects its result.
+    pub async fn query(&self, org: &str, sql: &str) -> Result<QueryOutput> {
+        let principal = Principal::operator(self.organization(org).await?);
+        let stream = self.query_as(&principal, sql, None).await?;
+        let schema = stream.schema().clone();
+        Ok(QueryOutput {
+            schema,
+            batches: stream.collect().await?,
+        })
+    }
+
+    /// Records an access that did not go through a query (a login, a write, an export).
+    pub fn audit(
+        &self,
+        principal: &Principal,
+        action: &str,
+        statement: Option<&str>,
+        rows: Option<i64>,
+        outcome: AuditOutcome,
+        detail: Option<String>,
+    ) {
+        let mut entry = self.audit_entry(principal, action, statement, outcome);
+        entry.rows = rows;
+        entry.detail = detail;
+        self.inner.audit.record(entry);
+    }
+
+    /// Waits until every access recorded so far is in the catalog's audit log.
+    pub async fn flush_audit(&self) {
+        self.inner.audit.flush().await;
+    }
+
+    fn audit_entry(
+        &self,
+        principal: &Principal,
+        action: &str,
+        statement: Option<&str>,
+        outcome: AuditOutcome,
+    ) -> AuditEntry {
+        AuditEntry {
+            org: principal.org.id,
+            at: Utc::now(),
+            user: principal.user,
+            actor: principal.actor.clone(),
+            action: action.to_owned(),
+            interface: principal.interface.to_owned(),
+            statement: statement.map(str::to_owned),
+            subject: None,
+            rows: None,
+            outcome,
+            detail: None,
+        }
+    }
+
+    fn audit_refusal(&self, principal: &Principal, sql: &str, error: &Error) {
+        let outcome = match error {
+            Error::Denied(_) => AuditOutcome::Denied,
+            _ => AuditOutcome::Error,
+        };
+        let mut entry = self.audit_entry(principal, "query", Some(sql), outcome);
+        entry.detail = Some(error.to_string());
+        self.inner.audit.record(entry);
     }
 
     pub(crate) fn config(&self) -> &EngineConfig {

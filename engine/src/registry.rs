@@ -63,6 +63,30 @@ impl Registry {
         Ok(org)
     }
 
+    pub(crate) async fn organization_by_id(
+        &self,
+        catalog: &dyn Catalog,
+        id: OrgId,
+    ) -> Result<Organization> {
+        if let Some(org) = read(&self.organizations).values().find(|o| o.id == id) {
+            return Ok(org.clone());
+        }
+        let org = catalog
+            .organizations()
+            .list()
+            .await?
+            .into_iter()
+            .find(|o| o.id == id)
+            .ok_or_else(|| {
+                Error::Catalog(catalog::Error::NotFound {
+                    entity: "organization",
+                    key: id.to_string(),
+                })
+            })?;
+        write(&self.organizations).insert(org.name.clone(), org.clone());
+        Ok(org)
+    }
+
     pub(crate) async fn stream(
         &self,
         catalog: &dyn Catalog,
@@ -107,7 +131,7 @@ impl Registry {
         catalog: &dyn Catalog,
         schema: &StreamSchema,
         batch: &arrow::array::RecordBatch,
-    ) -> Result<()> {
+    ) -> Result<Vec<i64>> {
         let ids = batch
             .column(schema.index_of(crate::schema::SUBJECT_ID))
             .as_primitive::<Int64Type>();
@@ -153,7 +177,7 @@ impl Registry {
         }
         let subjects = read(&self.subjects);
         let known = subjects.get(&org);
-        for (row, id) in distinct {
+        for &(row, id) in &distinct {
             let refuse = |problem: &str| {
                 Error::schema(
                     schema.name(),
@@ -173,7 +197,7 @@ impl Registry {
                 }
             }
         }
-        Ok(())
+        Ok(distinct.into_iter().map(|(_, id)| id).collect())
     }
 
     pub(crate) async fn refresh_subjects(&self, catalog: &dyn Catalog, org: OrgId) -> Result<()> {

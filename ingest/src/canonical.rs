@@ -4,7 +4,6 @@
 //! the engine as they are read, in batches written concurrently so they share group commits.
 
 use std::{
-    collections::{HashMap, HashSet},
     fs::File,
     io::{BufReader, Seek},
     path::Path,
@@ -12,26 +11,25 @@ use std::{
 };
 
 use arrow::{
-    array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch},
+    array::RecordBatch,
     csv::{ReaderBuilder, reader::Format},
     datatypes::{DataType, Field, Schema},
     ipc::reader::FileReader,
 };
-use catalog::OrgId;
 use engine::{Engine, StreamSchema};
 use futures::{StreamExt, stream::FuturesUnordered};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio::sync::mpsc;
 
-use crate::{Error, Result};
+use crate::{
+    Error, Result,
+    subjects::{SUBJECT, Subjects},
+};
 
 /// Rows per batch read from a file.
 const BATCH_ROWS: usize = 64 * 1024;
 /// Batches in flight to the engine at once.
 const IN_FLIGHT: usize = 8;
-
-/// The column that names subjects by pseudonym.
-const SUBJECT: &str = "subject";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadReport {
@@ -188,97 +186,4 @@ fn csv_reader(
         .with_batch_size(BATCH_ROWS)
         .build(BufReader::new(file))
         .map_err(|e| Error::file(file_name, e.to_string()))
-}
-
-/// Pseudonyms to catalog ids, creating subjects the organization does not have yet.
-struct Subjects<'a> {
-    engine: &'a Engine,
-    org: OrgId,
-    file_name: &'a str,
-    known: HashMap<String, i64>,
-    erased: HashSet<String>,
-}
-
-impl<'a> Subjects<'a> {
-    fn new(engine: &'a Engine, org: OrgId, file_name: &'a str) -> Self {
-        Subjects {
-            engine,
-            org,
-            file_name,
-            known: HashMap::new(),
-            erased: HashSet::new(),
-        }
-    }
-
-    /// Replaces a `subject` column of pseudonyms by `subject_id`; `first_row` is the
-    /// 1-based record number of the batch's first row, for messages.
-    async fn resolve(&mut self, batch: RecordBatch, first_row: usize) -> Result<RecordBatch> {
-        let Ok(index) = batch.schema().index_of(SUBJECT) else {
-            return Ok(batch);
-        };
-        let names = batch.column(index).as_string_opt::<i32>().ok_or_else(|| {
-            Error::file(
-                self.file_name,
-                format!("column '{SUBJECT}' must hold pseudonyms (text)"),
-            )
-        })?;
-        if let Some(row) = (0..names.len()).find(|i| names.is_null(*i)) {
-            return Err(Error::file(
-                self.file_name,
-                format!("record {}: no subject", first_row + row),
-            ));
-        }
-        let missing: Vec<String> = names
-            .iter()
-            .flatten()
-            .filter(|n| !self.known.contains_key(*n) && !self.erased.contains(*n))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        if !missing.is_empty() {
-            let found = self
-                .engine
-                .catalog()
-                .subjects()
-                .ensure(self.org, &missing)
-                .await
-                .map_err(|e| Error::file(self.file_name, e.to_string()))?;
-            for subject in found {
-                if subject.erased_at.is_some() {
-                    self.erased.insert(subject.pseudonym);
-                } else {
-                    self.known.insert(subject.pseudonym, subject.id.0);
-                }
-            }
-        }
-        let mut ids = Vec::with_capacity(names.len());
-        for (row, name) in names.iter().flatten().enumerate() {
-            match self.known.get(name) {
-                Some(id) => ids.push(*id),
-                None => {
-                    return Err(Error::file(
-                        self.file_name,
-                        format!(
-                            "record {}: subject {name} is erased; its data is no longer accepted",
-                            first_row + row
-                        ),
-                    ));
-                }
-            }
-        }
-        let mut fields: Vec<Field> = Vec::with_capacity(batch.num_columns());
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
-        for (i, field) in batch.schema().fields().iter().enumerate() {
-            if i == index {
-                fields.push(Field::new("subject_id", DataType::Int64, false));
-                columns.push(Arc::new(Int64Array::from(ids.clone())));
-            } else {
-                fields.push(field.as_ref().clone());
-                columns.push(batch.column(i).clone());
-            }
-        }
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-            .map_err(|e| Error::file(self.file_name, e.to_string()))
-    }
 }

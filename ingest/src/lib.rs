@@ -5,8 +5,33 @@
 //! mappings, cleaning and quality reports are built by the ingest issue.
 
 mod canonical;
+mod subjects;
 
 pub use canonical::{LoadReport, load_file};
+
+use arrow::array::RecordBatch;
+use engine::{Engine, Principal};
+
+/// Writes a batch that arrived over the network (Flight DoPut, bulk ingest) to a stream as
+/// the principal: subjects may be named by pseudonym in a `subject` column. `source` names
+/// where it came from, for messages.
+pub async fn write_batch(
+    engine: &Engine,
+    principal: &Principal,
+    stream: &str,
+    batch: RecordBatch,
+    source: &str,
+) -> Result<usize> {
+    let batch = subjects::Subjects::new(engine, principal.org.id, source)
+        .resolve(batch, 1)
+        .await?;
+    let rows = batch.num_rows();
+    engine
+        .write_as(principal, stream, batch, None)
+        .await
+        .map_err(|e| Error::engine(source, e))?;
+    Ok(rows)
+}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -211,6 +211,24 @@ impl UserRepo for SqlCatalog {
             .ok_or_else(|| Error::not_found("user", normalized))
     }
 
+    async fn find_by_email(&self, email: &str) -> Result<Vec<User>> {
+        let Ok(normalized) = validate::email(email) else {
+            return Ok(Vec::new());
+        };
+        let mut conn = self.connection().await?;
+        let ids = conn
+            .query(
+                "SELECT id FROM users WHERE email = $1 ORDER BY id",
+                &[normalized.as_str().into()],
+            )
+            .await?;
+        let mut users = Vec::with_capacity(ids.len());
+        for row in ids {
+            users.extend(load(&mut *conn, Scope::User(UserId(row.i64("id")?))).await?);
+        }
+        Ok(users)
+    }
+
     async fn list(&self, org: OrgId) -> Result<Vec<User>> {
         let mut conn = self.connection().await?;
         load(&mut *conn, Scope::Org(org)).await

@@ -156,6 +156,28 @@ pub async fn users_carry_roles_subjects_and_groups(db: TestDatabase) {
         users.get_by_email(org, "COACH@example.com").await.unwrap(),
         coach
     );
+    let everywhere: Vec<_> = users
+        .find_by_email("Ana@example.com")
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.org)
+        .collect();
+    assert_eq!(everywhere, [org, other]);
+    assert!(
+        users
+            .find_by_email("nobody@example.com")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        users
+            .find_by_email("not an email")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(users.get(member.id).await.unwrap(), member);
     let emails: Vec<_> = users
         .list(org)

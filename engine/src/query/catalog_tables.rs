@@ -22,10 +22,12 @@ use datafusion::{
 };
 use futures::future::BoxFuture;
 
-use crate::schema::StreamSchema;
+use crate::{access::RowScope, schema::StreamSchema};
 
 /// How many of the newest ingest batches (and quality report rows) the system tables show.
 const RECENT: i64 = 10_000;
+/// How many days of the audit log `system.audit_log` shows.
+const AUDIT_DAYS: i64 = 30;
 
 type Load = fn(Arc<dyn Catalog>, Context) -> BoxFuture<'static, catalog::Result<Vec<ArrayRef>>>;
 
@@ -34,7 +36,18 @@ type Load = fn(Arc<dyn Catalog>, Context) -> BoxFuture<'static, catalog::Result<
 pub(crate) struct Context {
     pub org: OrgId,
     pub streams: Arc<[Arc<StreamSchema>]>,
+    /// Erased subjects: never shown.
     pub hidden: Arc<[i64]>,
+    /// The subjects the session may read.
+    pub scope: RowScope,
+    /// Whether names and emails of those subjects may be shown.
+    pub identifiers: bool,
+}
+
+impl Context {
+    fn visible(&self, subject: i64) -> bool {
+        self.scope.allows(subject) && !self.hidden.contains(&subject)
+    }
 }
 
 /// A table whose rows the catalog holds.
@@ -108,10 +121,13 @@ fn stream_name(context: &Context, id: catalog::StreamId) -> Option<&str> {
         .map(|s| s.name())
 }
 
-/// The tables of the `meta` schema and of the `system` schema.
+/// The tables of the `meta` schema, of the `system` schema (organization-wide operations, for
+/// principals who read the whole organization) and the audit log (for those who may read it).
 pub(crate) fn meta_and_system(
     catalog: Arc<dyn Catalog>,
     context: Context,
+    system_tables: bool,
+    audit_table: bool,
 ) -> [Vec<(&'static str, Arc<dyn TableProvider>)>; 2] {
     let table = |schema: Vec<Field>, load: Load| -> Arc<dyn TableProvider> {
         Arc::new(CatalogTable {
@@ -128,6 +144,8 @@ pub(crate) fn meta_and_system(
                 vec![
                     field("subject_id", DataType::Int64, false),
                     field("pseudonym", DataType::Utf8, false),
+                    field("display_name", DataType::Utf8, true),
+                    field("email", DataType::Utf8, true),
                     field("sex", DataType::Utf8, true),
                     field("birth_year", DataType::Int64, true),
                     field("height_cm", DataType::Float64, true),
@@ -142,13 +160,23 @@ pub(crate) fn meta_and_system(
                             .list(cx.org)
                             .await?
                             .into_iter()
-                            .filter(|s| s.erased_at.is_none() && !cx.hidden.contains(&s.id.0))
+                            .filter(|s| s.erased_at.is_none() && cx.visible(s.id.0))
                             .collect();
+                        let shown = cx.identifiers;
+                        fn identifier(value: &Option<String>, shown: bool) -> Option<&str> {
+                            value.as_deref().filter(|_| shown)
+                        }
                         Ok(vec![
                             Arc::new(Int64Array::from_iter_values(
                                 subjects.iter().map(|s| s.id.0),
                             )) as ArrayRef,
                             strings(subjects.iter().map(|s| Some(s.pseudonym.as_str()))),
+                            strings(
+                                subjects
+                                    .iter()
+                                    .map(|s| identifier(&s.profile.display_name, shown)),
+                            ),
+                            strings(subjects.iter().map(|s| identifier(&s.profile.email, shown))),
                             strings(subjects.iter().map(|s| s.profile.sex.map(|x| x.as_str()))),
                             Arc::new(Int64Array::from_iter(
                                 subjects.iter().map(|s| s.profile.birth_year),
@@ -179,7 +207,19 @@ pub(crate) fn meta_and_system(
                 ],
                 |catalog, cx| {
                     Box::pin(async move {
-                        let groups = catalog.subjects().list_groups(cx.org).await?;
+                        let mut groups = Vec::new();
+                        for group in catalog.subjects().list_groups(cx.org).await? {
+                            let shown = cx.scope == RowScope::All
+                                || catalog
+                                    .subjects()
+                                    .members(group.id)
+                                    .await?
+                                    .iter()
+                                    .any(|s| cx.visible(s.0));
+                            if shown {
+                                groups.push(group);
+                            }
+                        }
                         Ok(vec![
                             Arc::new(Int64Array::from_iter_values(groups.iter().map(|g| g.id.0)))
                                 as ArrayRef,
@@ -203,7 +243,7 @@ pub(crate) fn meta_and_system(
                         let mut pairs = Vec::new();
                         for group in catalog.subjects().list_groups(cx.org).await? {
                             for subject in catalog.subjects().members(group.id).await? {
-                                if !cx.hidden.contains(&subject.0) {
+                                if cx.visible(subject.0) {
                                     pairs.push((group.id.0, subject.0));
                                 }
                             }
@@ -237,7 +277,7 @@ pub(crate) fn meta_and_system(
                             .list(cx.org)
                             .await?
                             .into_iter()
-                            .filter(|g| !cx.hidden.contains(&g.subject.0))
+                            .filter(|g| cx.visible(g.subject.0))
                             .collect();
                         Ok(vec![
                             Arc::new(Int64Array::from_iter_values(goals.iter().map(|g| g.id.0)))
@@ -263,7 +303,7 @@ pub(crate) fn meta_and_system(
             ),
         ),
     ];
-    let system = vec![
+    let mut system = vec![
         (
             "partitions",
             table(
@@ -513,5 +553,48 @@ pub(crate) fn meta_and_system(
             ),
         ),
     ];
+    if !system_tables {
+        system.clear();
+    }
+    if audit_table {
+        system.push((
+            "audit_log",
+            table(
+                vec![
+                    field("at", timestamp(), false),
+                    field("actor", DataType::Utf8, false),
+                    field("action", DataType::Utf8, false),
+                    field("interface", DataType::Utf8, false),
+                    field("statement", DataType::Utf8, true),
+                    field("subject_id", DataType::Int64, true),
+                    field("rows", DataType::Int64, true),
+                    field("outcome", DataType::Utf8, false),
+                    field("detail", DataType::Utf8, true),
+                ],
+                |catalog, cx| {
+                    Box::pin(async move {
+                        let since = Utc::now() - chrono::Duration::days(AUDIT_DAYS);
+                        let records = catalog.audit().list(cx.org, since, RECENT * 10).await?;
+                        let entries: Vec<_> = records.iter().map(|r| &r.entry).collect();
+                        Ok(vec![
+                            Arc::new(TimestampNanosecondArray::from_iter_values(
+                                entries.iter().map(|e| nanos(e.at)),
+                            )) as ArrayRef,
+                            strings(entries.iter().map(|e| Some(e.actor.as_str()))),
+                            strings(entries.iter().map(|e| Some(e.action.as_str()))),
+                            strings(entries.iter().map(|e| Some(e.interface.as_str()))),
+                            strings(entries.iter().map(|e| e.statement.as_deref())),
+                            Arc::new(Int64Array::from_iter(
+                                entries.iter().map(|e| e.subject.map(|s| s.0)),
+                            )),
+                            Arc::new(Int64Array::from_iter(entries.iter().map(|e| e.rows))),
+                            strings(entries.iter().map(|e| Some(e.outcome.as_str()))),
+                            strings(entries.iter().map(|e| e.detail.as_deref())),
+                        ])
+                    })
+                },
+            ),
+        ));
+    }
     [meta, system]
 }

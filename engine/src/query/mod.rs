@@ -8,7 +8,9 @@
 
 mod catalog_tables;
 pub(crate) mod dedup;
+mod placeholders;
 mod prune;
+mod result;
 pub(crate) mod scan;
 mod stream_table;
 
@@ -24,6 +26,8 @@ use datafusion::{
 };
 
 pub(crate) use self::catalog_tables::Context;
+pub(crate) use self::placeholders::number_placeholders;
+pub use self::result::QueryStream;
 use self::stream_table::StreamTable;
 use crate::schema::StreamSchema;
 
@@ -62,6 +66,10 @@ pub(crate) struct SessionParts {
     pub store: ObjectStoreUrl,
     pub target_partitions: usize,
     pub context: Context,
+    /// Whether the session has the organization-wide `system` tables.
+    pub system_tables: bool,
+    /// Whether the session has `system.audit_log`.
+    pub audit_table: bool,
 }
 
 pub(crate) fn session(parts: SessionParts) -> SessionContext {
@@ -80,13 +88,18 @@ pub(crate) fn session(parts: SessionParts) -> SessionContext {
                 schema: schema.clone(),
                 catalog: parts.catalog.clone(),
                 store: parts.store.clone(),
+                scope: parts.context.scope.clone(),
                 hidden: parts.context.hidden.clone(),
             });
             (schema.name().to_owned(), table)
         })
         .collect();
-    let [meta, system] =
-        catalog_tables::meta_and_system(parts.catalog.clone(), parts.context.clone());
+    let [meta, system] = catalog_tables::meta_and_system(
+        parts.catalog.clone(),
+        parts.context.clone(),
+        parts.system_tables,
+        parts.audit_table,
+    );
     let schema = |tables: Vec<(&str, Arc<dyn TableProvider>)>| -> Arc<dyn SchemaProvider> {
         Arc::new(Tables(
             tables.into_iter().map(|(n, t)| (n.to_owned(), t)).collect(),

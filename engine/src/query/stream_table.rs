@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
-use catalog::Catalog;
+use catalog::{Catalog, SubjectId};
 use datafusion::{
     catalog::{Session, TableProvider},
     common::{DFSchema, DataFusionError, Result},
@@ -12,6 +12,7 @@ use datafusion::{
     logical_expr::{Expr, TableProviderFilterPushDown, TableType, utils::conjunction},
     physical_plan::{
         ExecutionPlan,
+        empty::EmptyExec,
         filter::FilterExec,
         projection::{ProjectionExec, ProjectionExpr},
     },
@@ -19,17 +20,22 @@ use datafusion::{
 };
 
 use super::{prune, scan::FileScan};
-use crate::schema::{SUBJECT_ID, StreamSchema};
+use crate::{
+    access::RowScope,
+    schema::{SUBJECT_ID, StreamSchema},
+};
 
 /// A stream of the session's organization. Its scan asks the catalog for the live files that
 /// may match the query's time and subject bounds, reads them (merging overlapping ones), and
-/// removes the rows of subjects the session must not see, inside the scan, where no SQL can
+/// keeps only the rows of subjects the session may see, inside the scan, where no SQL can
 /// reach.
 #[derive(Debug)]
 pub(crate) struct StreamTable {
     pub schema: Arc<StreamSchema>,
     pub catalog: Arc<dyn Catalog>,
     pub store: ObjectStoreUrl,
+    /// The subjects the session may read.
+    pub scope: RowScope,
     /// Subjects whose rows never leave the scan (erased subjects).
     pub hidden: Arc<[i64]>,
 }
@@ -63,13 +69,26 @@ impl TableProvider for StreamTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let table = self.schema.arrow_schema();
+        let mut bounds = prune::file_filter(filters);
+        if let RowScope::Subjects(ids) = &self.scope {
+            let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+                return self.nothing(projection);
+            };
+            let (low, high) = bounds
+                .subjects
+                .unwrap_or((SubjectId(i64::MIN), SubjectId(i64::MAX)));
+            bounds.subjects = Some((low.max(SubjectId(*first)), high.min(SubjectId(*last))));
+        }
+        if self.scope == RowScope::Nothing {
+            return self.nothing(projection);
+        }
         let files = self
             .catalog
             .files()
-            .live_files(self.schema.id(), prune::file_filter(filters))
+            .live_files(self.schema.id(), bounds)
             .await
             .map_err(external)?;
-        let table = self.schema.arrow_schema();
         let df_schema = DFSchema::try_from(table.clone())?;
         let physical = |exprs: Vec<Expr>| {
             conjunction(exprs)
@@ -85,15 +104,16 @@ impl TableProvider for StreamTable {
         let predicate = physical(filters.to_vec())?;
         let key_predicate = physical(filters.iter().filter(on_keys).cloned().collect())?;
 
-        // Read subject_id even when the query does not ask for it: the hidden-subject filter
-        // needs it. The projection below then returns exactly the requested columns.
+        // Read subject_id even when the query does not ask for it: the subject filter needs it.
+        // The projection below then returns exactly the requested columns.
         let requested: Vec<usize> = match projection {
             Some(p) => p.clone(),
             None => (0..table.fields().len()).collect(),
         };
         let subject = self.schema.index_of(SUBJECT_ID);
         let mut read = requested.clone();
-        if !self.hidden.is_empty() && !read.contains(&subject) {
+        let filtered = !self.hidden.is_empty() || matches!(self.scope, RowScope::Subjects(_));
+        if filtered && !read.contains(&subject) {
             read.push(subject);
         }
         let plan = FileScan {
@@ -106,13 +126,21 @@ impl TableProvider for StreamTable {
             key_predicate,
         }
         .plan()?;
-        if self.hidden.is_empty() {
+        if !filtered {
             return Ok(plan);
         }
         let read_schema = DFSchema::try_from(plan.schema())?;
-        let hidden = self.hidden.iter().map(|id| lit(*id)).collect();
-        let visible =
-            state.create_physical_expr(col(SUBJECT_ID).in_list(hidden, true), &read_schema)?;
+        let mut visible = Vec::new();
+        if let RowScope::Subjects(ids) = &self.scope {
+            let listed = ids.iter().map(|id| lit(*id)).collect();
+            visible.push(col(SUBJECT_ID).in_list(listed, false));
+        }
+        if !self.hidden.is_empty() {
+            let hidden = self.hidden.iter().map(|id| lit(*id)).collect();
+            visible.push(col(SUBJECT_ID).in_list(hidden, true));
+        }
+        let visible = conjunction(visible).expect("a scoped or hiding scan has a subject filter");
+        let visible = state.create_physical_expr(visible, &read_schema)?;
         let filtered: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(visible, plan)?);
         if read == requested {
             return Ok(filtered);
@@ -131,5 +159,16 @@ impl TableProvider for StreamTable {
             })
             .collect::<Vec<_>>();
         Ok(Arc::new(ProjectionExec::try_new(exprs, filtered)?))
+    }
+}
+
+impl StreamTable {
+    /// The scan of a session that may see no row of this stream.
+    fn nothing(&self, projection: Option<&Vec<usize>>) -> Result<Arc<dyn ExecutionPlan>> {
+        let schema = match projection {
+            Some(p) => Arc::new(self.schema.arrow_schema().project(p)?),
+            None => self.schema.arrow_schema().clone(),
+        };
+        Ok(Arc::new(EmptyExec::new(schema)))
     }
 }

@@ -2,6 +2,7 @@
 //! real Parquet files, DataFusion queries. Faults come from wrappers around the real store
 //! and catalog; a separate process is killed with SIGKILL mid-write.
 
+mod access;
 mod faulty_catalog;
 mod kill;
 mod maintenance;
@@ -46,6 +47,10 @@ on_both_backends! {
     maintenance::retention_drops_expired_days,
     maintenance::erasure_removes_the_subject_from_every_file,
     kill::a_killed_writer_loses_no_acknowledged_row,
+    access::each_role_reads_exactly_its_subjects,
+    access::writes_respect_the_principal,
+    access::queries_are_audited,
+    access::runaway_queries_are_stopped,
 }
 
 /// The body of the process that `kill::a_killed_writer_loses_no_acknowledged_row` starts and
