@@ -6,8 +6,10 @@
 //! are printed once, as a sentence, with a non-zero exit.
 
 mod access;
+mod ingest_files;
 mod output;
 mod serve;
+mod simulate;
 mod streams;
 
 use std::{
@@ -53,6 +55,12 @@ struct Cli {
 enum Command {
     /// Apply the catalog migrations this binary carries and print what was applied
     Migrate,
+    /// Ingest files (CSV, NDJSON, Parquet, Arrow; directories walked) as one cleaned batch,
+    /// then print its quality report
+    Ingest(ingest_files::IngestArgs),
+    /// Write realistic, deterministic health data (subjects, heart rate, steps, sleep, weight,
+    /// workouts, meals) as files to ingest
+    Simulate(simulate::SimulateArgs),
     /// Manage organizations
     #[command(subcommand)]
     Org(OrgCommand),
@@ -177,6 +185,9 @@ enum CliError {
     Flight(#[from] flight::Error),
     #[error("{0}")]
     Usage(String),
+    /// The command ran and did not achieve what it was for.
+    #[error("{0}")]
+    Failed(String),
     #[error("cannot format the result: {0}")]
     Format(#[from] arrow::error::ArrowError),
     #[error("cannot write the result as Parquet: {0}")]
@@ -283,6 +294,12 @@ async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
                 )?;
             }
         }
+        Command::Ingest(args) => {
+            let engine = open_engine(&catalog_url, &cli.store).await?;
+            let principal = engine::Principal::operator(engine.organization(org).await?);
+            ingest_files::ingest(&engine, &principal, &args, out).await?;
+        }
+        Command::Simulate(args) => simulate::run(&args, out)?,
         Command::Query { sql, format } => {
             if format.is_binary() && io::stdout().is_terminal() {
                 return Err(CliError::Usage(

@@ -36,14 +36,15 @@ async fn migrate_twice(db: &TestDatabase) {
     let text = stdout(&first);
     assert!(
         text.contains(
-            "applied V1__initial\napplied V2__seed\napplied V3__erased_subjects\nschema version 3\n"
+            "applied V1__initial\napplied V2__seed\napplied V3__erased_subjects\n\
+             applied V4__quarantine\nschema version 4\n"
         ),
         "{text}"
     );
 
     let second = healthai(dir.path(), &["migrate", "--catalog", &url]);
     assert!(second.status.success(), "{second:?}");
-    assert!(stdout(&second).contains("schema version 3 is current; nothing to apply"));
+    assert!(stdout(&second).contains("schema version 4 is current; nothing to apply"));
 
     let streams = healthai(dir.path(), &["streams", "--catalog", &url]);
     assert!(streams.status.success(), "{streams:?}");
@@ -145,7 +146,7 @@ async fn a_catalog_from_a_newer_healthai_is_refused() {
         ] {
             let message = failure(&healthai(dir.path(), &args), 1);
             assert!(
-                message.contains("schema version 7, newer than the 3"),
+                message.contains("schema version 7, newer than the 4"),
                 "{message}"
             );
         }

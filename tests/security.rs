@@ -385,6 +385,7 @@ async fn sql_cannot_reach_other_subjects() {
         for sql in [
             "SELECT * FROM system.files",
             "SELECT * FROM system.audit_log",
+            "SELECT * FROM system.quarantine",
             "CREATE EXTERNAL TABLE leak STORED AS CSV LOCATION '/etc/passwd'",
             "COPY (SELECT * FROM heart_rate) TO '/tmp/leak.csv'",
             "CREATE VIEW everyone AS SELECT * FROM heart_rate",

@@ -200,6 +200,15 @@ pub trait IngestRepo: Send + Sync {
         org: OrgId,
         limit: i64,
     ) -> Result<Vec<(BatchId, QualityReport)>>;
+    /// Records rows that batches rejected, all in one transaction. Values longer than 200
+    /// characters and reasons longer than 1000 are cut there; a batch or stream that does not
+    /// exist, or a stream of another organization than its batch's, refuses them all.
+    async fn quarantine(&self, rows: Vec<QuarantinedRow>) -> Result<()>;
+    /// A batch's quarantined rows in the order they were recorded, at most `limit` of them.
+    async fn quarantined(&self, batch: BatchId, limit: i64) -> Result<Vec<QuarantinedRow>>;
+    /// The organization's quarantined rows, newest batches first and each batch's rows in the
+    /// order they were recorded, at most `limit` of them.
+    async fn org_quarantine(&self, org: OrgId, limit: i64) -> Result<Vec<QuarantinedRow>>;
 }
 
 #[async_trait]

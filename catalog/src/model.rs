@@ -550,6 +550,28 @@ pub struct QualityReport {
     pub completeness: Option<f64>,
 }
 
+/// A row an ingest batch rejected: where it came from, which rule refused it and why. The
+/// catalog keeps `value` to its first 200 characters and `reason` to its first 1000.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuarantinedRow {
+    pub batch: BatchId,
+    /// `None` when the row was refused before its stream was known.
+    pub stream: Option<StreamId>,
+    /// The file or source as the user gave it, e.g.
+    /// `export.zip!apple_health_export/export.xml`.
+    pub file: String,
+    /// Line or record number in the source, 1-based.
+    pub record: Option<i64>,
+    pub column: Option<String>,
+    /// The check that refused the row: `range`, `type`, `time`, `required`, `vocabulary`,
+    /// `interval`, `subject`, `parse`, …
+    pub rule: String,
+    /// The message, for a person.
+    pub reason: String,
+    /// The offending value, as text.
+    pub value: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewConnector {
     pub org: OrgId,

@@ -8,8 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::{
     Error, Result,
     model::{
-        BatchCounts, ColumnRole, ColumnType, NewParquetFile, NewStream, QualityReport, StreamKind,
-        SubjectProfile,
+        BatchCounts, ColumnRole, ColumnType, NewParquetFile, NewStream, QualityReport,
+        QuarantinedRow, StreamKind, SubjectProfile,
     },
 };
 
@@ -312,6 +312,74 @@ pub(crate) fn quality_report(report: &QualityReport) -> Result<()> {
     in_range("completeness", report.completeness, 0.0, 1.0)
 }
 
+/// The longest `value` a quarantined row keeps, in characters.
+pub(crate) const QUARANTINE_VALUE_CHARS: usize = 200;
+/// The longest `reason` a quarantined row keeps, in characters.
+pub(crate) const QUARANTINE_REASON_CHARS: usize = 1000;
+
+/// Checks a quarantined row and returns it as stored: the value and reason cut to their
+/// lengths, and NUL characters (which PostgreSQL refuses in text and SQLite's `length` stops
+/// at) replaced by U+FFFD. The offending value came from a file that failed to load, so
+/// anything may be in it.
+pub(crate) fn quarantined_row(row: QuarantinedRow) -> Result<QuarantinedRow> {
+    let what = || match row.record {
+        Some(record) => format!("quarantined row {}:{record}", row.file),
+        None => format!("quarantined row of {}", row.file),
+    };
+    if row.rule.trim().is_empty() {
+        return Err(Error::invalid(what(), "the rule must not be empty"));
+    }
+    if row.reason.trim().is_empty() {
+        return Err(Error::invalid(what(), "the reason must not be empty"));
+    }
+    if let Some(record) = row.record.filter(|r| *r < 0) {
+        return Err(Error::invalid(
+            what(),
+            format!("record number {record} cannot be negative"),
+        ));
+    }
+    Ok(QuarantinedRow {
+        batch: row.batch,
+        stream: row.stream,
+        file: without_nul(row.file),
+        record: row.record,
+        column: row.column.map(without_nul),
+        rule: without_nul(row.rule),
+        reason: clip(without_nul(row.reason), QUARANTINE_REASON_CHARS),
+        value: row
+            .value
+            .map(|v| clip(without_nul(v), QUARANTINE_VALUE_CHARS)),
+    })
+}
+
+/// The first `chars` characters of `text`.
+fn clip(mut text: String, chars: usize) -> String {
+    if let Some((end, _)) = text.char_indices().nth(chars) {
+        text.truncate(end);
+    }
+    text
+}
+
+fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
+/// How many rows a listing may return.
+pub(crate) fn limit(limit: i64) -> Result<()> {
+    if limit < 0 {
+        Err(Error::invalid(
+            "limit",
+            format!("{limit} cannot be negative"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,6 +477,46 @@ mod tests {
         assert!(identifier("stream", "heart_rate").is_ok());
         for bad in ["1x", "heart-rate", "Heart", "x;drop"] {
             assert!(identifier("stream", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quarantined_values_are_cut_on_character_boundaries() {
+        assert_eq!(clip("abc".into(), 5), "abc");
+        assert_eq!(clip("abcdef".into(), 3), "abc");
+        assert_eq!(clip("ééé".into(), 2), "éé");
+        assert_eq!(clip("🫀🫀".into(), 0), "");
+
+        let row = QuarantinedRow {
+            batch: crate::model::BatchId(1),
+            stream: None,
+            file: "a\0.csv".into(),
+            record: Some(3),
+            column: Some("bpm".into()),
+            rule: "range".into(),
+            reason: "r".repeat(1500),
+            value: Some(format!("{}\0", "ü".repeat(300))),
+        };
+        let stored = quarantined_row(row.clone()).unwrap();
+        assert_eq!(stored.file, "a\u{FFFD}.csv");
+        assert_eq!(stored.reason.chars().count(), 1000);
+        assert_eq!(stored.value, Some("ü".repeat(200)));
+        for bad in [
+            QuarantinedRow {
+                rule: " ".into(),
+                ..row.clone()
+            },
+            QuarantinedRow {
+                reason: String::new(),
+                ..row.clone()
+            },
+            QuarantinedRow {
+                record: Some(-1),
+                ..row.clone()
+            },
+        ] {
+            let err = quarantined_row(bad).unwrap_err().to_string();
+            assert!(err.contains("quarantined row a\0.csv:"), "{err}");
         }
     }
 

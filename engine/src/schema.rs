@@ -103,6 +103,11 @@ impl StreamSchema {
         &self.stream.name
     }
 
+    /// The catalog's description of the stream: columns, units, ranges, vocabularies.
+    pub fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
     pub fn id(&self) -> StreamId {
         self.stream.id
     }

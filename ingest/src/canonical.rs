@@ -21,10 +21,7 @@ use futures::{StreamExt, stream::FuturesUnordered};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio::sync::mpsc;
 
-use crate::{
-    Error, Result,
-    subjects::{SUBJECT, Subjects},
-};
+use crate::{Error, Result, extract::SUBJECT, subjects::Subjects};
 
 /// Rows per batch read from a file.
 const BATCH_ROWS: usize = 64 * 1024;

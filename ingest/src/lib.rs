@@ -1,13 +1,27 @@
-//! Ingest: reads health data from files, HTTP bodies and connectors, and hands it to the
-//! engine as Arrow batches of the standard streams.
+//! Ingest: reads health data from files, HTTP bodies and connectors, cleans it, and hands
+//! it to the engine as Arrow batches of the streams.
 //!
-//! So far: [`load_file`], for files already in a stream's own layout. Format detection,
-//! mappings, cleaning and quality reports are built by the ingest issue.
+//! [`ingest`] runs a batch: formats ([`formats`]) become [`Extract`]s, cleaning ([`clean`])
+//! makes them canonical in parallel, the engine stores them, the catalog keeps the batch, its
+//! quality reports and its quarantine. [`load_file`] is the strict path for files already in
+//! a stream's own layout; [`write_batch`] the one for Arrow batches from the network.
 
 mod canonical;
+pub mod clean;
+mod extract;
+pub mod formats;
+mod pipeline;
+mod profiles;
+pub mod simulate;
 mod subjects;
+mod times;
+mod units;
 
 pub use canonical::{LoadReport, load_file};
+pub use extract::Extract;
+pub use pipeline::{
+    IngestOptions, IngestReport, Progress, QUARANTINE_LIMIT, Silent, expand, ingest,
+};
 
 use arrow::array::RecordBatch;
 use engine::{Engine, Principal};

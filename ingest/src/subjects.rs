@@ -11,13 +11,15 @@ use arrow::{
     array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch},
     datatypes::{DataType, Field, Schema},
 };
-use catalog::OrgId;
+use catalog::{OrgId, Subject};
+use chrono_tz::Tz;
 use engine::Engine;
 
-use crate::{Error, Result};
-
-/// The column that names subjects by pseudonym.
-pub(crate) const SUBJECT: &str = "subject";
+use crate::{
+    Error, Result,
+    clean::RowSubjects,
+    extract::{SUBJECT, SUBJECT_ID},
+};
 
 /// Pseudonyms to catalog ids, creating subjects the organization does not have yet.
 pub(crate) struct Subjects<'a> {
@@ -26,6 +28,10 @@ pub(crate) struct Subjects<'a> {
     source: &'a str,
     known: HashMap<String, i64>,
     erased: HashSet<String>,
+    /// Home time zones of the subjects met so far.
+    zones: HashMap<i64, Tz>,
+    /// Every subject of the organization by id, read once when rows name subjects by id.
+    by_id: Option<HashMap<i64, Subject>>,
 }
 
 impl<'a> Subjects<'a> {
@@ -36,7 +42,148 @@ impl<'a> Subjects<'a> {
             source,
             known: HashMap::new(),
             erased: HashSet::new(),
+            zones: HashMap::new(),
+            by_id: None,
         }
+    }
+
+    fn remember(&mut self, subject: Subject) {
+        if subject.erased_at.is_some() {
+            self.erased.insert(subject.pseudonym);
+            return;
+        }
+        if let Ok(zone) = subject.profile.timezone.parse::<Tz>() {
+            self.zones.insert(subject.id.0, zone);
+        }
+        self.known.insert(subject.pseudonym, subject.id.0);
+    }
+
+    /// The subject of each row of an extract, by pseudonym (`subject`, created when new) or
+    /// by id (`subject_id`). Rows with no subject, an unknown id or an erased subject are
+    /// refused one by one, not the whole batch.
+    pub(crate) async fn rows(&mut self, batch: &RecordBatch) -> Result<RowSubjects> {
+        let rows = batch.num_rows();
+        let mut ids: Vec<Option<i64>> = vec![None; rows];
+        let mut refusals = HashMap::new();
+        if let Some(column) = batch.column_by_name(SUBJECT) {
+            let names = arrow::compute::cast(column, &DataType::Utf8)
+                .map_err(|e| Error::file(self.source, format!("column '{SUBJECT}': {e}")))?;
+            let names = names.as_string::<i32>();
+            let missing: Vec<String> = names
+                .iter()
+                .flatten()
+                .map(str::trim)
+                .filter(|n| {
+                    !n.is_empty() && !self.known.contains_key(*n) && !self.erased.contains(*n)
+                })
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            if !missing.is_empty() {
+                let found = self
+                    .engine
+                    .catalog()
+                    .subjects()
+                    .ensure(self.org, &missing)
+                    .await
+                    .map_err(|e| Error::file(self.source, e.to_string()))?;
+                for subject in found {
+                    self.remember(subject);
+                }
+            }
+            for (row, id) in ids.iter_mut().enumerate() {
+                let name = if names.is_null(row) {
+                    ""
+                } else {
+                    names.value(row).trim()
+                };
+                if name.is_empty() {
+                    refusals.insert(row, ("no subject".to_owned(), None));
+                } else if let Some(known) = self.known.get(name) {
+                    *id = Some(*known);
+                } else {
+                    refusals.insert(
+                        row,
+                        (
+                            format!("subject {name} is erased; its data is no longer accepted"),
+                            Some(name.to_owned()),
+                        ),
+                    );
+                }
+            }
+        } else if let Some(column) = batch.column_by_name(SUBJECT_ID) {
+            let given = arrow::compute::cast(column, &DataType::Int64).map_err(|e| {
+                Error::file(
+                    self.source,
+                    format!("column '{SUBJECT_ID}' must hold subject ids: {e}"),
+                )
+            })?;
+            let given = given.as_primitive::<arrow::datatypes::Int64Type>();
+            if self.by_id.is_none() {
+                let all = self
+                    .engine
+                    .catalog()
+                    .subjects()
+                    .list(self.org)
+                    .await
+                    .map_err(|e| Error::file(self.source, e.to_string()))?;
+                self.by_id = Some(all.into_iter().map(|s| (s.id.0, s)).collect());
+            }
+            let by_id = self.by_id.clone().unwrap_or_default();
+            for (row, id) in ids.iter_mut().enumerate() {
+                if given.is_null(row) {
+                    refusals.insert(row, ("no subject".to_owned(), None));
+                    continue;
+                }
+                let value = given.value(row);
+                match by_id.get(&value) {
+                    Some(subject) if subject.erased_at.is_none() => {
+                        *id = Some(value);
+                        if let Ok(zone) = subject.profile.timezone.parse::<Tz>() {
+                            self.zones.insert(value, zone);
+                        }
+                    }
+                    Some(_) => {
+                        refusals.insert(
+                            row,
+                            (
+                                format!(
+                                    "subject {value} is erased; its data is no longer accepted"
+                                ),
+                                Some(value.to_string()),
+                            ),
+                        );
+                    }
+                    None => {
+                        refusals.insert(
+                            row,
+                            (
+                                format!("the organization has no subject {value}"),
+                                Some(value.to_string()),
+                            ),
+                        );
+                    }
+                }
+            }
+        } else {
+            return Err(Error::file(
+                self.source,
+                format!(
+                    "no '{SUBJECT}' or '{SUBJECT_ID}' column: name the subject (e.g. --subject S0001)"
+                ),
+            ));
+        }
+        let zones = ids
+            .iter()
+            .flatten()
+            .filter_map(|id| self.zones.get(id).map(|z| (*id, *z)))
+            .collect();
+        Ok(RowSubjects {
+            ids: Int64Array::from(ids),
+            refusals,
+            zones,
+        })
     }
 
     /// Replaces a `subject` column of pseudonyms by `subject_id`; `first_row` is the
@@ -78,11 +225,7 @@ impl<'a> Subjects<'a> {
                 .await
                 .map_err(|e| Error::file(self.source, e.to_string()))?;
             for subject in found {
-                if subject.erased_at.is_some() {
-                    self.erased.insert(subject.pseudonym);
-                } else {
-                    self.known.insert(subject.pseudonym, subject.id.0);
-                }
+                self.remember(subject);
             }
         }
         let mut ids = Vec::with_capacity(names.len());

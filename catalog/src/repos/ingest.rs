@@ -1,14 +1,25 @@
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt::Write as _,
+};
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::SqlCatalog;
 use crate::{
     Error, Result,
-    db::{DbError, Row},
+    db::{DbError, Row, Tx, Value},
     interface::IngestRepo,
     model::*,
     validate,
 };
+
+/// Quarantined rows per `INSERT`: one statement carries many rows (a failed import can reject
+/// tens of thousands), with 8 parameters each well below both backends' limits (SQLite
+/// 32 766, PostgreSQL 65 535).
+const QUARANTINE_CHUNK: usize = 500;
+const QUARANTINE_PARAMS: usize = 8;
 
 macro_rules! batch_columns {
     () => {
@@ -49,6 +60,81 @@ fn quality(row: &Row) -> Result<QualityReport> {
         rows_flagged: row.i64("rows_flagged")?,
         completeness: row.opt_f64("completeness")?,
     })
+}
+
+fn quarantined(row: &Row) -> Result<QuarantinedRow> {
+    Ok(QuarantinedRow {
+        batch: BatchId(row.i64("batch_id")?),
+        stream: row.opt_i64("stream_id")?.map(StreamId),
+        file: row.text("file")?,
+        record: row.opt_i64("record")?,
+        column: row.opt_text("column_name")?,
+        rule: row.text("rule")?,
+        reason: row.text("reason")?,
+        value: row.opt_text("value")?,
+    })
+}
+
+/// `INSERT INTO quarantine … VALUES ($1, …, $8), ($9, …)` for `rows` rows.
+fn insert_quarantine_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO quarantine (batch_id, stream_id, file, record, column_name, rule, reason, \
+         value) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..QUARANTINE_PARAMS {
+            let separator = if column == 0 { "" } else { ", " };
+            let _ = write!(sql, "{separator}${}", row * QUARANTINE_PARAMS + column + 1);
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Checks, before anything is written, that every batch and stream the rows name exists and
+/// that each stream belongs to the organization of its row's batch, naming the first that
+/// does not.
+async fn check_quarantine_references(tx: &mut dyn Tx, rows: &[QuarantinedRow]) -> Result<()> {
+    let refuse = |reason: String| Error::invalid("quarantined row", reason);
+    let mut batch_orgs = BTreeMap::new();
+    for batch in rows.iter().map(|r| r.batch).collect::<BTreeSet<_>>() {
+        let row = tx
+            .query_opt(
+                "SELECT org_id FROM ingest_batches WHERE id = $1",
+                &[batch.0.into()],
+            )
+            .await?
+            .ok_or_else(|| refuse(format!("ingest batch {batch} does not exist")))?;
+        batch_orgs.insert(batch, row.i64("org_id")?);
+    }
+    let mut stream_orgs = BTreeMap::new();
+    for stream in rows
+        .iter()
+        .filter_map(|r| r.stream)
+        .collect::<BTreeSet<_>>()
+    {
+        let row = tx
+            .query_opt(
+                "SELECT org_id FROM streams WHERE id = $1",
+                &[stream.0.into()],
+            )
+            .await?
+            .ok_or_else(|| refuse(format!("stream {stream} does not exist")))?;
+        // Templates (no organization) are nobody's stream.
+        stream_orgs.insert(stream, row.opt_i64("org_id")?);
+    }
+    for row in rows {
+        if let Some(stream) = row.stream
+            && stream_orgs[&stream] != Some(batch_orgs[&row.batch])
+        {
+            return Err(refuse(format!(
+                "stream {stream} is not a stream of the organization of ingest batch {}",
+                row.batch
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -254,6 +340,94 @@ impl IngestRepo for SqlCatalog {
             .await?
             .iter()
             .map(|row| Ok((BatchId(row.i64("batch_id")?), quality(row)?)))
+            .collect()
+    }
+
+    async fn quarantine(&self, rows: Vec<QuarantinedRow>) -> Result<()> {
+        let rows = rows
+            .into_iter()
+            .map(validate::quarantined_row)
+            .collect::<Result<Vec<_>>>()?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        check_quarantine_references(tx.as_mut(), &rows).await?;
+        let full_chunk = insert_quarantine_sql(QUARANTINE_CHUNK);
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let mut params = Vec::with_capacity(QUARANTINE_CHUNK * QUARANTINE_PARAMS);
+            let mut first = None;
+            for r in rows.by_ref().take(QUARANTINE_CHUNK) {
+                if first.is_none() {
+                    first = Some(match r.record {
+                        Some(record) => format!("{}:{record}", r.file),
+                        None => r.file.clone(),
+                    });
+                }
+                params.extend([
+                    Value::from(r.batch.0),
+                    r.stream.map(|s| s.0).into(),
+                    r.file.into(),
+                    r.record.into(),
+                    r.column.into(),
+                    r.rule.into(),
+                    r.reason.into(),
+                    r.value.into(),
+                ]);
+            }
+            let count = params.len() / QUARANTINE_PARAMS;
+            let partial;
+            let sql = if count == QUARANTINE_CHUNK {
+                &full_chunk
+            } else {
+                partial = insert_quarantine_sql(count);
+                &partial
+            };
+            tx.execute(sql, &params).await.map_err(|e| match e {
+                // Checked above; only a batch or stream deleted meanwhile gets here.
+                DbError::ForeignKey(_) => Error::invalid(
+                    "quarantined row",
+                    "its ingest batch or stream no longer exists",
+                ),
+                other => other.on("quarantined row", first.unwrap_or_default()),
+            })?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn quarantined(&self, batch: BatchId, limit: i64) -> Result<Vec<QuarantinedRow>> {
+        validate::limit(limit)?;
+        self.connection()
+            .await?
+            .query(
+                "SELECT batch_id, stream_id, file, record, column_name, rule, reason, value \
+                 FROM quarantine WHERE batch_id = $1 ORDER BY id LIMIT $2",
+                &[batch.0.into(), limit.into()],
+            )
+            .await?
+            .iter()
+            .map(quarantined)
+            .collect()
+    }
+
+    async fn org_quarantine(&self, org: OrgId, limit: i64) -> Result<Vec<QuarantinedRow>> {
+        validate::limit(limit)?;
+        self.connection()
+            .await?
+            .query(
+                "SELECT q.batch_id, q.stream_id, q.file, q.record, q.column_name, q.rule, \
+                 q.reason, q.value \
+                 FROM quarantine q JOIN ingest_batches b ON b.id = q.batch_id \
+                 WHERE b.org_id = $1 \
+                 ORDER BY b.started_at DESC, q.batch_id DESC, q.id \
+                 LIMIT $2",
+                &[org.0.into(), limit.into()],
+            )
+            .await?
+            .iter()
+            .map(quarantined)
             .collect()
     }
 }

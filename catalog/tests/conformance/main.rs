@@ -50,6 +50,7 @@ conformance! {
     files::concurrent_swaps_of_the_same_files_have_one_winner,
     files::readers_see_the_file_set_before_or_after_a_swap,
     operations::ingest_batches_finish_once_and_quality_reports_add_up,
+    operations::quarantined_rows_keep_their_origin_and_stay_in_their_organization,
     operations::connectors_are_claimed_by_one_node_at_a_time,
     operations::the_audit_log_is_append_only,
     operations::erasure_hides_the_subject_and_closes_its_account,

@@ -1,9 +1,9 @@
 use std::collections::BTreeSet;
 
 use catalog::{
-    AuditEntry, AuditOutcome, BatchCounts, BatchStatus, ConnectorRun, ConnectorStatus,
-    ErasureStatus, Error, NewBatch, NewConnector, NewUser, QualityReport, Role, StreamId,
-    SubjectId, SubjectProfile, TokenHash, testing::TestDatabase,
+    AuditEntry, AuditOutcome, BatchCounts, BatchId, BatchStatus, ConnectorRun, ConnectorStatus,
+    ErasureStatus, Error, NewBatch, NewConnector, NewUser, QualityReport, QuarantinedRow, Role,
+    StreamId, SubjectId, SubjectProfile, TokenHash, testing::TestDatabase,
 };
 use chrono::Duration;
 use serde_json::json;
@@ -184,6 +184,197 @@ fn connector(org: catalog::OrgId, name: &str) -> NewConnector {
         schedule_seconds: 3_600,
         first_run_at: t0(),
     }
+}
+
+const EXPORT_XML: &str = "export.zip!apple_health_export/export.xml";
+
+/// A heart-rate row refused by the range rule, at `record` of the Apple Health export.
+fn out_of_range(batch: BatchId, stream: StreamId, record: i64) -> QuarantinedRow {
+    QuarantinedRow {
+        batch,
+        stream: Some(stream),
+        file: EXPORT_XML.into(),
+        record: Some(record),
+        column: Some("bpm".into()),
+        rule: "range".into(),
+        reason: format!("bpm {} is above the plausible maximum 250", 300 + record),
+        value: Some((300 + record).to_string()),
+    }
+}
+
+pub async fn quarantined_rows_keep_their_origin_and_stay_in_their_organization(db: TestDatabase) {
+    let catalog = db.catalog().await;
+    let org = default_org(&catalog).await;
+    let hr = stream_id(&catalog, org, "heart_rate").await;
+    let sleep = stream_id(&catalog, org, "sleep").await;
+    let ingest = catalog.ingest();
+    let first = ingest
+        .begin_batch(batch(org, "export.zip"), t0())
+        .await
+        .unwrap()
+        .id;
+    let second = ingest
+        .begin_batch(batch(org, "later.csv"), t0() + minutes(5))
+        .await
+        .unwrap()
+        .id;
+    assert!(ingest.quarantined(first, 100).await.unwrap().is_empty());
+    ingest.quarantine(vec![]).await.unwrap();
+
+    let unknown_type = QuarantinedRow {
+        batch: first,
+        stream: None,
+        file: EXPORT_XML.into(),
+        record: Some(13),
+        column: None,
+        rule: "parse".into(),
+        reason: "unknown record type HKQuantityTypeIdentifierUnknown".into(),
+        value: None,
+    };
+    let long = QuarantinedRow {
+        batch: first,
+        stream: Some(sleep),
+        file: "sleep.csv".into(),
+        record: None,
+        column: Some("stage".into()),
+        rule: "vocabulary".into(),
+        reason: "é".repeat(1_500),
+        value: Some(format!("{}tail", "ü".repeat(250))),
+    };
+    let nul = QuarantinedRow {
+        value: Some("60\0bpm".into()),
+        ..out_of_range(first, hr, 14)
+    };
+    ingest
+        .quarantine(vec![
+            out_of_range(first, hr, 12),
+            unknown_type.clone(),
+            long.clone(),
+            nul,
+        ])
+        .await
+        .unwrap();
+    let stored_long = QuarantinedRow {
+        reason: "é".repeat(1_000),
+        value: Some("ü".repeat(200)),
+        ..long
+    };
+    let stored_nul = QuarantinedRow {
+        value: Some("60\u{FFFD}bpm".into()),
+        ..out_of_range(first, hr, 14)
+    };
+    let expected = vec![
+        out_of_range(first, hr, 12),
+        unknown_type.clone(),
+        stored_long.clone(),
+        stored_nul.clone(),
+    ];
+    assert_eq!(ingest.quarantined(first, 100).await.unwrap(), expected);
+    assert_eq!(ingest.quarantined(first, 2).await.unwrap(), expected[..2]);
+
+    // A failed import rejects many rows at once; they come back in the order given.
+    let many: Vec<_> = (1..=2_000)
+        .map(|record| out_of_range(second, hr, record))
+        .collect();
+    ingest.quarantine(many.clone()).await.unwrap();
+    assert_eq!(ingest.quarantined(second, 5_000).await.unwrap(), many);
+    // A later call appends to the batch (one statement's worth of rows and one more).
+    let late: Vec<_> = (1_001..=1_501)
+        .map(|record| out_of_range(first, hr, record))
+        .collect();
+    ingest.quarantine(late.clone()).await.unwrap();
+    let mut first_rows = expected.clone();
+    first_rows.extend(late);
+    assert_eq!(ingest.quarantined(first, 1_000).await.unwrap(), first_rows);
+
+    // The organization's view: newest batch first, each batch in insertion order.
+    let everything = ingest.org_quarantine(org, 10_000).await.unwrap();
+    let mut newest_first = many.clone();
+    newest_first.extend(first_rows.iter().cloned());
+    assert_eq!(everything, newest_first);
+    assert_eq!(ingest.org_quarantine(org, 3).await.unwrap(), many[..3]);
+
+    // Another organization sees none of it, and its rows stay its own.
+    let other = catalog.organizations().create("other").await.unwrap().id;
+    assert!(ingest.org_quarantine(other, 100).await.unwrap().is_empty());
+    let other_batch = ingest
+        .begin_batch(batch(other, "theirs.csv"), t0() + minutes(10))
+        .await
+        .unwrap()
+        .id;
+    let theirs = QuarantinedRow {
+        batch: other_batch,
+        ..unknown_type.clone()
+    };
+    ingest.quarantine(vec![theirs.clone()]).await.unwrap();
+    assert_eq!(ingest.org_quarantine(other, 100).await.unwrap(), [theirs]);
+    assert_eq!(
+        ingest.org_quarantine(org, 10_000).await.unwrap(),
+        newest_first
+    );
+    // Nor may a row of its batch name a stream of this organization.
+    let err = assert_err!(
+        ingest
+            .quarantine(vec![out_of_range(other_batch, hr, 1)])
+            .await,
+        Error::Invalid { .. }
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("stream {hr} is not a stream of the organization")),
+        "{err}"
+    );
+
+    // A missing batch or stream refuses the whole call, naming it.
+    let missing_batch = BatchId(987_654);
+    let err = assert_err!(
+        ingest
+            .quarantine(vec![
+                out_of_range(first, hr, 100),
+                out_of_range(missing_batch, hr, 101)
+            ])
+            .await,
+        Error::Invalid { .. }
+    );
+    assert!(
+        err.to_string()
+            .contains("ingest batch 987654 does not exist"),
+        "{err}"
+    );
+    let mut with_missing_stream: Vec<_> = (200..800)
+        .map(|record| out_of_range(first, hr, record))
+        .collect();
+    with_missing_stream.push(out_of_range(first, StreamId(987_654), 800));
+    let err = assert_err!(
+        ingest.quarantine(with_missing_stream).await,
+        Error::Invalid { .. }
+    );
+    assert!(
+        err.to_string().contains("stream 987654 does not exist"),
+        "{err}"
+    );
+    assert_eq!(ingest.quarantined(first, 10_000).await.unwrap(), first_rows);
+
+    // What the rows must say.
+    for bad in [
+        QuarantinedRow {
+            rule: " ".into(),
+            ..out_of_range(first, hr, 1)
+        },
+        QuarantinedRow {
+            reason: String::new(),
+            ..out_of_range(first, hr, 1)
+        },
+        QuarantinedRow {
+            record: Some(-1),
+            ..out_of_range(first, hr, 1)
+        },
+    ] {
+        assert_err!(ingest.quarantine(vec![bad]).await, Error::Invalid { .. });
+    }
+    assert_err!(ingest.quarantined(first, -1).await, Error::Invalid { .. });
+    assert_err!(ingest.org_quarantine(org, -1).await, Error::Invalid { .. });
+    assert_eq!(ingest.quarantined(first, 10_000).await.unwrap(), first_rows);
 }
 
 pub async fn connectors_are_claimed_by_one_node_at_a_time(db: TestDatabase) {

@@ -28,6 +28,8 @@ use crate::{access::RowScope, schema::StreamSchema};
 const RECENT: i64 = 10_000;
 /// How many days of the audit log `system.audit_log` shows.
 const AUDIT_DAYS: i64 = 30;
+/// How many quarantined rows `system.quarantine` shows, those of the newest batches.
+const QUARANTINE_ROWS: i64 = 100_000;
 
 type Load = fn(Arc<dyn Catalog>, Context) -> BoxFuture<'static, catalog::Result<Vec<ArrayRef>>>;
 
@@ -122,7 +124,8 @@ fn stream_name(context: &Context, id: catalog::StreamId) -> Option<&str> {
 }
 
 /// The tables of the `meta` schema, of the `system` schema (organization-wide operations, for
-/// principals who read the whole organization) and the audit log (for those who may read it).
+/// principals who read the whole organization), and the audit log and the ingest quarantine
+/// (for those who may read the audit log: rejected values are raw input of any subject).
 pub(crate) fn meta_and_system(
     catalog: Arc<dyn Catalog>,
     context: Context,
@@ -590,6 +593,43 @@ pub(crate) fn meta_and_system(
                             Arc::new(Int64Array::from_iter(entries.iter().map(|e| e.rows))),
                             strings(entries.iter().map(|e| Some(e.outcome.as_str()))),
                             strings(entries.iter().map(|e| e.detail.as_deref())),
+                        ])
+                    })
+                },
+            ),
+        ));
+        system.push((
+            "quarantine",
+            table(
+                vec![
+                    field("batch_id", DataType::Int64, false),
+                    field("stream", DataType::Utf8, true),
+                    field("file", DataType::Utf8, false),
+                    field("record", DataType::Int64, true),
+                    field("column_name", DataType::Utf8, true),
+                    field("rule", DataType::Utf8, false),
+                    field("reason", DataType::Utf8, false),
+                    field("value", DataType::Utf8, true),
+                ],
+                |catalog, cx| {
+                    Box::pin(async move {
+                        let rows = catalog
+                            .ingest()
+                            .org_quarantine(cx.org, QUARANTINE_ROWS)
+                            .await?;
+                        Ok(vec![
+                            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.batch.0)))
+                                as ArrayRef,
+                            strings(
+                                rows.iter()
+                                    .map(|r| r.stream.and_then(|s| stream_name(&cx, s))),
+                            ),
+                            strings(rows.iter().map(|r| Some(r.file.as_str()))),
+                            Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.record))),
+                            strings(rows.iter().map(|r| r.column.as_deref())),
+                            strings(rows.iter().map(|r| Some(r.rule.as_str()))),
+                            strings(rows.iter().map(|r| Some(r.reason.as_str()))),
+                            strings(rows.iter().map(|r| r.value.as_deref())),
                         ])
                     })
                 },

@@ -90,8 +90,11 @@ impl ExecutionPlan for DedupExec {
         ))]
     }
 
+    // The output is in the input's order, and the plan properties say so. Answering `true`
+    // here would let DataFusion's sort pushdown put a query's ORDER BY *below* this operator,
+    // replacing the key order it needs with another.
     fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
+        vec![false]
     }
 
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {

@@ -68,7 +68,7 @@ pub(crate) struct SessionParts {
     pub context: Context,
     /// Whether the session has the organization-wide `system` tables.
     pub system_tables: bool,
-    /// Whether the session has `system.audit_log`.
+    /// Whether the session has `system.audit_log` and `system.quarantine`.
     pub audit_table: bool,
 }
 

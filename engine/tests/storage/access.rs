@@ -7,8 +7,8 @@ use std::{collections::BTreeSet, time::Duration};
 
 use arrow::{array::AsArray, datatypes::Int64Type};
 use catalog::{
-    AuditOutcome, GroupKind, NewGroup, NewUser, PasswordHash, Role, SubjectId, SubjectProfile,
-    User, testing::TestDatabase,
+    AuditOutcome, GroupKind, NewBatch, NewGroup, NewUser, PasswordHash, QuarantinedRow, Role,
+    SubjectId, SubjectProfile, User, testing::TestDatabase,
 };
 use chrono::Utc;
 use engine::{EngineConfig, Error, Principal, QueryLimits};
@@ -242,6 +242,93 @@ pub async fn each_role_reads_exactly_its_subjects(db: TestDatabase) {
         .err()
         .unwrap();
     assert!(err.to_string().contains("audit_log"), "{err}");
+
+    // So is the ingest quarantine: rejected values are raw input about any subject.
+    let org = h.catalog.organizations().get("default").await.unwrap().id;
+    let hr = h.catalog.streams().get(org, "heart_rate").await.unwrap().id;
+    let batch = h
+        .catalog
+        .ingest()
+        .begin_batch(
+            NewBatch {
+                org,
+                source: "export.zip".into(),
+                format: "apple-health".into(),
+                bytes: 10,
+                created_by: None,
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap()
+        .id;
+    let rejected = QuarantinedRow {
+        batch,
+        stream: Some(hr),
+        file: "export.zip!apple_health_export/export.xml".into(),
+        record: Some(7),
+        column: Some("bpm".into()),
+        rule: "range".into(),
+        reason: "bpm 400 is above the plausible maximum 250".into(),
+        value: Some("400".into()),
+    };
+    let unparsed = QuarantinedRow {
+        stream: None,
+        record: None,
+        column: None,
+        rule: "parse".into(),
+        reason: "not XML".into(),
+        value: None,
+        ..rejected.clone()
+    };
+    h.catalog
+        .ingest()
+        .quarantine(vec![rejected, unparsed])
+        .await
+        .unwrap();
+    for principal in [&member, &coach, &analyst] {
+        let err = h
+            .engine
+            .query_as(principal, "SELECT * FROM system.quarantine", None)
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("quarantine"), "{err}");
+    }
+    let quarantined = h
+        .engine
+        .query_as(
+            &admin,
+            "SELECT batch_id, stream, file, record, column_name, rule, reason, value \
+             FROM system.quarantine",
+            None,
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let table = arrow::compute::concat_batches(&quarantined[0].schema(), &quarantined).unwrap();
+    let texts =
+        |i: usize| -> Vec<Option<&str>> { table.column(i).as_string::<i32>().iter().collect() };
+    let ints = |i: usize| -> Vec<Option<i64>> {
+        table.column(i).as_primitive::<Int64Type>().iter().collect()
+    };
+    let file = Some("export.zip!apple_health_export/export.xml");
+    assert_eq!(ints(0), [Some(batch.0), Some(batch.0)]);
+    assert_eq!(texts(1), [Some("heart_rate"), None]);
+    assert_eq!(texts(2), [file, file]);
+    assert_eq!(ints(3), [Some(7), None]);
+    assert_eq!(texts(4), [Some("bpm"), None]);
+    assert_eq!(texts(5), [Some("range"), Some("parse")]);
+    assert_eq!(
+        texts(6),
+        [
+            Some("bpm 400 is above the plausible maximum 250"),
+            Some("not XML")
+        ]
+    );
+    assert_eq!(texts(7), [Some("400"), None]);
 
     // The ingest account reads nothing.
     let ingest = h.engine.principal(&p.ingest, "flight").await.unwrap();

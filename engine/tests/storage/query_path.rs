@@ -155,7 +155,7 @@ pub async fn catalog_tables_are_queryable(db: TestDatabase) {
         [
             ("health".into(), 12),
             ("meta".into(), 4),
-            ("system".into(), 6)
+            ("system".into(), 7)
         ]
     );
 }

@@ -144,6 +144,25 @@ pub async fn deduplication_matches_a_reference_model(db: TestDatabase) {
         filtered, expected,
         "a value filter must apply after de-duplication"
     );
+    // An ORDER BY other than the files' order must sort after the merge, not inside it.
+    let ordered = h
+        .engine
+        .query(
+            "default",
+            "SELECT subject_id, source, time, bpm FROM heart_rate ORDER BY subject_id, source, time",
+        )
+        .await
+        .unwrap();
+    let rows: usize = ordered.batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, reference.len());
+    assert_eq!(
+        readings(
+            &h.engine,
+            "SELECT subject_id, source, time, bpm FROM heart_rate ORDER BY subject_id, source, time"
+        )
+        .await,
+        reference
+    );
 }
 
 pub async fn bad_batches_are_refused_with_their_place(db: TestDatabase) {

@@ -1,0 +1,313 @@
+//! File formats: which one a file is, and the readers that turn each into [`Extract`]s.
+
+mod apple_health;
+mod generic;
+mod zip_archive;
+
+use std::{
+    fs::File,
+    io::{Cursor, Read, Seek},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+pub use generic::ColumnMap;
+
+use crate::{Error, Result, extract::Extract};
+
+/// Where the extracts of a file go, one by one, as the reader produces them.
+pub(crate) type Sink<'a> = dyn FnMut(Extract) -> Result<()> + 'a;
+
+/// The formats `healthai ingest --format` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Decided per file from its name and first bytes.
+    Auto,
+    Csv,
+    Ndjson,
+    Parquet,
+    Arrow,
+    /// Apple Health `export.xml` (also inside `export.zip`).
+    AppleHealth,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "auto" => Format::Auto,
+            "csv" | "tsv" => Format::Csv,
+            "ndjson" | "jsonl" | "json" => Format::Ndjson,
+            "parquet" => Format::Parquet,
+            "arrow" | "ipc" | "feather" => Format::Arrow,
+            "apple-health" | "apple_health" => Format::AppleHealth,
+            other => {
+                return Err(format!(
+                    "unknown format '{other}': auto, csv, ndjson, parquet, arrow or apple-health"
+                ));
+            }
+        })
+    }
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Csv => "csv",
+            Format::Ndjson => "ndjson",
+            Format::Parquet => "parquet",
+            Format::Arrow => "arrow",
+            Format::AppleHealth => "apple-health",
+        }
+    }
+
+    /// Formats whose files hold one stream, named by `--stream` or the file name.
+    pub fn is_generic(self) -> bool {
+        matches!(
+            self,
+            Format::Csv | Format::Ndjson | Format::Parquet | Format::Arrow
+        )
+    }
+}
+
+trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
+/// A file to read: on disk, or an entry of an archive already in memory.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// How messages name it (`export.zip!export.xml` for an archive entry).
+    pub name: Arc<str>,
+    content: Content,
+}
+
+#[derive(Debug, Clone)]
+enum Content {
+    Path(PathBuf),
+    Bytes(Arc<Vec<u8>>),
+}
+
+impl Input {
+    pub fn file(path: &Path) -> Self {
+        Input {
+            name: path.display().to_string().into(),
+            content: Content::Path(path.to_owned()),
+        }
+    }
+
+    pub fn bytes(name: &str, bytes: Vec<u8>) -> Self {
+        Input {
+            name: name.into(),
+            content: Content::Bytes(Arc::new(bytes)),
+        }
+    }
+
+    fn open(&self) -> Result<Box<dyn ReadSeek>> {
+        match &self.content {
+            Content::Path(path) => File::open(path)
+                .map(|f| Box::new(f) as Box<dyn ReadSeek>)
+                .map_err(|e| Error::file(&self.name, format!("cannot open: {e}"))),
+            Content::Bytes(bytes) => Ok(Box::new(Cursor::new(ArcBytes(bytes.clone())))),
+        }
+    }
+
+    fn read_all(&self) -> Result<Vec<u8>> {
+        match &self.content {
+            Content::Path(path) => std::fs::read(path)
+                .map_err(|e| Error::file(&self.name, format!("cannot read: {e}"))),
+            Content::Bytes(bytes) => Ok(bytes.as_ref().clone()),
+        }
+    }
+
+    /// The first bytes, to recognize the format.
+    fn head(&self) -> Result<Vec<u8>> {
+        let mut head = vec![0; 512];
+        let mut reader = self.open()?;
+        let mut filled = 0;
+        while filled < head.len() {
+            match reader.read(&mut head[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) => return Err(Error::file(&self.name, format!("cannot read: {e}"))),
+            }
+        }
+        head.truncate(filled);
+        Ok(head)
+    }
+
+    /// The file name without directories and extensions, lowercase.
+    pub(crate) fn stem(&self) -> String {
+        let base = self
+            .name
+            .rsplit(['/', '\\', '!'])
+            .next()
+            .unwrap_or(&self.name);
+        base.split('.').next().unwrap_or(base).to_ascii_lowercase()
+    }
+
+    fn extension(&self) -> String {
+        let base = self
+            .name
+            .rsplit(['/', '\\', '!'])
+            .next()
+            .unwrap_or(&self.name);
+        base.rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+}
+
+/// Shared bytes that a `Cursor` can read.
+struct ArcBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for ArcBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+/// The format of a file, from its extension and first bytes.
+pub fn detect(input: &Input) -> Result<Format> {
+    let head = input.head()?;
+    if head.starts_with(b"PAR1") {
+        return Ok(Format::Parquet);
+    }
+    if head.starts_with(b"ARROW1") {
+        return Ok(Format::Arrow);
+    }
+    if apple_health::sniff(&head) {
+        return Ok(Format::AppleHealth);
+    }
+    let text = String::from_utf8_lossy(&head);
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    match input.extension().as_str() {
+        "csv" | "tsv" | "txt" => return Ok(Format::Csv),
+        "ndjson" | "jsonl" => return Ok(Format::Ndjson),
+        "parquet" => return Ok(Format::Parquet),
+        "arrow" | "arrows" | "ipc" | "feather" => return Ok(Format::Arrow),
+        _ => {}
+    }
+    if trimmed.starts_with('{') && !trimmed.contains("\"resourceType\"") {
+        return Ok(Format::Ndjson);
+    }
+    let first_line = trimmed.lines().next().unwrap_or_default();
+    if first_line.contains(',') || first_line.contains('\t') || first_line.contains(';') {
+        return Ok(Format::Csv);
+    }
+    Err(Error::file(
+        &input.name,
+        "cannot tell its format: use --format csv, ndjson, parquet, arrow or apple-health",
+    ))
+}
+
+/// The stream a generic file feeds: the one given, else the one its name starts with.
+pub fn stream_of(input: &Input, given: Option<&str>, streams: &[String]) -> Result<String> {
+    if let Some(given) = given {
+        return Ok(given.to_owned());
+    }
+    let stem = input.stem();
+    let mut candidates: Vec<&String> = streams
+        .iter()
+        .filter(|s| {
+            stem == **s
+                || stem
+                    .strip_prefix(s.as_str())
+                    .is_some_and(|rest| rest.starts_with(['-', '_', ' ']))
+        })
+        .collect();
+    candidates.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    candidates.first().map(|s| (*s).clone()).ok_or_else(|| {
+        Error::file(
+            &input.name,
+            format!(
+                "cannot tell which stream it feeds: name the file after a stream ({}) or pass --stream",
+                streams.join(", ")
+            ),
+        )
+    })
+}
+
+/// Whether a file is a zip archive, whose entries are ingested one by one.
+pub fn is_archive(input: &Input) -> Result<bool> {
+    Ok(input.extension() == "zip" || input.head()?.starts_with(b"PK\x03\x04"))
+}
+
+/// The files of a zip archive, in archive order.
+pub fn archive_entries(input: &Input) -> Result<Vec<Input>> {
+    zip_archive::entries(input)
+}
+
+/// Reads a file into extracts; generic formats feed `stream`, the others name theirs.
+pub fn read(
+    input: Input,
+    format: Format,
+    stream: Option<&str>,
+    map: &ColumnMap,
+    sink: &mut Sink,
+) -> Result<()> {
+    let generic = |input: &Input| {
+        stream
+            .ok_or_else(|| Error::file(&input.name, "a generic file needs a stream: pass --stream"))
+    };
+    match format {
+        Format::Csv => generic::csv(input.clone(), generic(&input)?, map, sink),
+        Format::Ndjson => generic::ndjson(input.clone(), generic(&input)?, map, sink),
+        Format::Parquet => generic::columnar(input.clone(), generic(&input)?, map, sink, true),
+        Format::Arrow => generic::columnar(input.clone(), generic(&input)?, map, sink, false),
+        Format::AppleHealth => apple_health::read(input, sink),
+        Format::Auto => {
+            let format = detect(&input)?;
+            read(input, format, stream, map, sink)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_recognized_from_names_and_content() {
+        let cases = [
+            ("a.csv", &b"subject,time,bpm\n"[..], Format::Csv),
+            ("a.data", b"subject;time;bpm\n", Format::Csv),
+            ("a.jsonl", b"{\"subject\":\"S1\"}\n", Format::Ndjson),
+            ("a.data", b"{\"subject\":\"S1\"}\n", Format::Ndjson),
+            ("a.bin", b"PAR1\x15\x04", Format::Parquet),
+            ("a.bin", b"ARROW1\0\0", Format::Arrow),
+        ];
+        for (name, bytes, expected) in cases {
+            assert_eq!(
+                detect(&Input::bytes(name, bytes.to_vec())).unwrap(),
+                expected,
+                "{name}"
+            );
+        }
+        let err = detect(&Input::bytes("mystery.bin", b"\x00\x01\x02".to_vec())).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("mystery.bin: cannot tell its format"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn streams_are_named_by_files() {
+        let streams = vec![
+            "heart_rate".to_owned(),
+            "steps".to_owned(),
+            "body".to_owned(),
+        ];
+        let stream = |name: &str| stream_of(&Input::bytes(name, vec![]), None, &streams);
+        assert_eq!(stream("data/heart_rate.csv").unwrap(), "heart_rate");
+        assert_eq!(stream("heart_rate-2026-03.csv").unwrap(), "heart_rate");
+        assert_eq!(stream("export.zip!Steps.csv").unwrap(), "steps");
+        assert!(stream("heart_rates.csv").is_err());
+        assert_eq!(
+            stream_of(&Input::bytes("x.csv", vec![]), Some("body"), &streams).unwrap(),
+            "body"
+        );
+    }
+}

@@ -1,0 +1,535 @@
+//! One ingest batch: files in, clean rows out to the engine, every decision counted.
+//!
+//! Each file is read on a blocking thread into extracts; each extract's subjects are
+//! resolved in the catalog, then it is cleaned in parallel (rayon). A file's rows are written
+//! only once the whole file was read and cleaned, so a file that breaks half-way leaves
+//! nothing behind; the other files of the batch still land. Rejected rows go to the
+//! quarantine, the counts to the batch and its quality reports.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use arrow::{array::RecordBatch, compute::concat_batches};
+use catalog::{BatchCounts, BatchId, BatchStatus, NewBatch, QualityReport, QuarantinedRow};
+use chrono::Utc;
+use engine::{Engine, Principal, StreamSchema};
+use tokio::sync::mpsc;
+
+use crate::{
+    Error, Result,
+    clean::{self, Cleaned, Rejection, Stats},
+    extract::{Extract, SUBJECT, SUBJECT_ID},
+    formats::{self, ColumnMap, Format, Input},
+    profiles::{self, PROFILES},
+    subjects::Subjects,
+};
+
+/// Rejected rows kept in the quarantine per batch; the counts are always complete.
+pub const QUARANTINE_LIMIT: usize = 10_000;
+/// Rows per write to the engine.
+const WRITE_ROWS: usize = 256 * 1024;
+/// Extracts read ahead of cleaning.
+const READ_AHEAD: usize = 4;
+
+/// What `healthai ingest` was asked to do.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub format: Format,
+    /// The stream of generic files; else each file's name says it.
+    pub stream: Option<String>,
+    /// The subject (pseudonym) of files that do not name one.
+    pub subject: Option<String>,
+    /// The `source` of rows that do not name one; else the format's name.
+    pub source: Option<String>,
+    pub map: ColumnMap,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            format: Format::Auto,
+            stream: None,
+            subject: None,
+            source: None,
+            map: ColumnMap::default(),
+        }
+    }
+}
+
+/// Hears how an ingest advances, for progress bars.
+pub trait Progress: Send + Sync {
+    fn file_started(&self, _name: &str, _bytes: u64) {}
+    fn rows_read(&self, _rows: u64) {}
+    fn file_finished(&self, _name: &str) {}
+}
+
+/// Progress nobody watches.
+pub struct Silent;
+
+impl Progress for Silent {}
+
+/// The outcome of a batch.
+#[derive(Debug, Clone)]
+pub struct IngestReport {
+    pub batch: BatchId,
+    pub files: usize,
+    /// Files that could not be read at all, with why; nothing of them was written.
+    pub failed: Vec<(String, String)>,
+    /// Counts per stream.
+    pub streams: BTreeMap<String, Stats>,
+    /// Rejected rows, in file and record order, as far as kept.
+    pub rejections: Vec<Rejection>,
+    pub rejections_total: u64,
+}
+
+impl IngestReport {
+    pub fn totals(&self) -> Stats {
+        let mut total = Stats::default();
+        for stats in self.streams.values() {
+            total.merge(stats);
+        }
+        total
+    }
+}
+
+/// The files under `paths`: files as given, directories walked in name order.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        walk(path, &mut files)?;
+    }
+    Ok(files)
+}
+
+fn walk(path: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    let name = path.display().to_string();
+    let metadata =
+        std::fs::metadata(path).map_err(|e| Error::file(&name, format!("cannot open: {e}")))?;
+    if !metadata.is_dir() {
+        files.push(path.to_owned());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| Error::file(&name, format!("cannot list: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    entries.sort();
+    for entry in entries {
+        walk(&entry, files)?;
+    }
+    Ok(())
+}
+
+/// Ingests files as one batch of the principal's organization.
+pub async fn ingest(
+    engine: &Engine,
+    principal: &Principal,
+    paths: &[PathBuf],
+    options: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestReport> {
+    let files = expand(paths)?;
+    let catalog = engine.catalog();
+    let bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let source = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let batch = catalog
+        .ingest()
+        .begin_batch(
+            NewBatch {
+                org: principal.org.id,
+                source: source.chars().take(1000).collect(),
+                format: options.format.name().to_owned(),
+                bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
+                created_by: principal.user,
+            },
+            Utc::now(),
+        )
+        .await
+        .map_err(|e| Error::file(&source, e.to_string()))?;
+    let mut run = Run {
+        engine,
+        principal,
+        options,
+        batch: batch.id,
+        streams: BTreeMap::new(),
+        stream_names: engine
+            .catalog()
+            .streams()
+            .list(principal.org.id)
+            .await
+            .map_err(|e| Error::file(&source, e.to_string()))?
+            .into_iter()
+            .map(|s| s.name)
+            .collect(),
+        report: IngestReport {
+            batch: batch.id,
+            files: files.len(),
+            failed: Vec::new(),
+            streams: BTreeMap::new(),
+            rejections: Vec::new(),
+            rejections_total: 0,
+        },
+    };
+    let outcome = run.files(&files, progress).await;
+    let report = run.report;
+    let totals = report.totals();
+    let counts = BatchCounts {
+        rows_in: totals.rows_in as i64,
+        rows_accepted: totals.rows_accepted as i64,
+        rows_rejected: totals.rejected() as i64,
+        rows_corrected: totals.corrected() as i64,
+    };
+    let (status, error) = match &outcome {
+        Ok(()) if report.failed.len() < report.files || report.files == 0 => {
+            (BatchStatus::Committed, None)
+        }
+        Ok(()) => (
+            BatchStatus::Failed,
+            Some("no file could be read".to_owned()),
+        ),
+        Err(e) => (BatchStatus::Failed, Some(e.to_string())),
+    };
+    let reports: Vec<QualityReport> = quality_reports(&run.streams, &report.streams);
+    let quarantine: Vec<QuarantinedRow> = report
+        .rejections
+        .iter()
+        .map(|r| QuarantinedRow {
+            batch: report.batch,
+            stream: run.streams.get(&*r.stream).map(|s| s.id()),
+            file: r.file.to_string(),
+            record: i64::try_from(r.record).ok().filter(|n| *n > 0),
+            column: r.column.clone(),
+            rule: r.rule.to_owned(),
+            reason: r.reason.clone(),
+            value: r.value.clone(),
+        })
+        .collect();
+    let ingest = catalog.ingest();
+    let recorded = async {
+        ingest.record_quality(report.batch, reports).await?;
+        ingest.quarantine(quarantine).await?;
+        ingest
+            .finish_batch(report.batch, status, counts, error, Utc::now())
+            .await
+    };
+    recorded
+        .await
+        .map_err(|e| Error::file(&source, e.to_string()))?;
+    outcome.map(|()| report)
+}
+
+struct Run<'a> {
+    engine: &'a Engine,
+    principal: &'a Principal,
+    options: &'a IngestOptions,
+    batch: BatchId,
+    /// The schemas of the streams met, by name.
+    streams: BTreeMap<String, Arc<StreamSchema>>,
+    stream_names: Vec<String>,
+    report: IngestReport,
+}
+
+/// A file's cleaned rows, held until the whole file is read.
+#[derive(Default)]
+struct FileRows {
+    batches: BTreeMap<String, Vec<RecordBatch>>,
+    stats: BTreeMap<String, Stats>,
+    rejections: Vec<Rejection>,
+}
+
+impl Run<'_> {
+    async fn files(&mut self, files: &[PathBuf], progress: &dyn Progress) -> Result<()> {
+        let mut inputs = Vec::new();
+        for path in files {
+            let input = Input::file(path);
+            match formats::is_archive(&input).and_then(|zip| match zip {
+                true => formats::archive_entries(&input),
+                false => Ok(vec![input]),
+            }) {
+                Ok(entries) => inputs.extend(entries),
+                Err(Error::File { file, problem }) => self.report.failed.push((file, problem)),
+                Err(other) => return Err(other),
+            }
+        }
+        self.report.files = inputs.len() + self.report.failed.len();
+        // Profiles first: the readings' local times need the subjects' time zones.
+        let (profiles, readings): (Vec<Input>, Vec<Input>) = inputs
+            .into_iter()
+            .partition(|input| input.stem() == PROFILES);
+        for input in profiles.into_iter().chain(readings) {
+            let name = input.name.to_string();
+            progress.file_started(&name, 0);
+            match self.file(input, progress).await {
+                Ok(rows) => self.write(rows).await?,
+                Err(Error::File { file, problem }) => self.report.failed.push((file, problem)),
+                Err(other) => return Err(other),
+            }
+            progress.file_finished(&name);
+        }
+        Ok(())
+    }
+
+    /// Reads and cleans one file; nothing is written yet.
+    async fn file(&mut self, input: Input, progress: &dyn Progress) -> Result<FileRows> {
+        let format = match self.options.format {
+            Format::Auto => formats::detect(&input)?,
+            given => given,
+        };
+        if input.stem() == PROFILES {
+            return self.profiles(input, format).await;
+        }
+        if input.stem() == "foods" {
+            return Err(Error::file(
+                &input.name,
+                "food-composition tables (reference.foods) cannot be loaded yet; meals are stored without nutrients",
+            ));
+        }
+        let stream = match format.is_generic() {
+            true => Some(formats::stream_of(
+                &input,
+                self.options.stream.as_deref(),
+                &self.stream_names,
+            )?),
+            false => None,
+        };
+        let (sender, mut receiver) = mpsc::channel::<Extract>(READ_AHEAD);
+        let map = self.options.map.clone();
+        let reader = tokio::task::spawn_blocking(move || {
+            formats::read(input, format, stream.as_deref(), &map, &mut |extract| {
+                sender
+                    .blocking_send(extract)
+                    .map_err(|_| Error::file("ingest", "cleaning stopped"))
+            })
+        });
+        let mut rows = FileRows::default();
+        let mut subjects = Subjects::new(self.engine, self.principal.org.id, "ingest");
+        let mut failure = None;
+        while let Some(extract) = receiver.recv().await {
+            progress.rows_read(extract.batch.num_rows() as u64);
+            if let Err(e) = self.extract(extract, &mut subjects, &mut rows).await {
+                failure = Some(e);
+                break;
+            }
+        }
+        drop(receiver);
+        let read = reader
+            .await
+            .map_err(|e| Error::file("ingest", format!("reading stopped: {e}")))?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        read?;
+        Ok(rows)
+    }
+
+    async fn profiles(&mut self, input: Input, format: Format) -> Result<FileRows> {
+        let map = self.options.map.clone();
+        let mut extracts = Vec::new();
+        let read = tokio::task::spawn_blocking(move || {
+            formats::read(input, format, Some(PROFILES), &map, &mut |extract| {
+                extracts.push(extract);
+                Ok(())
+            })
+            .map(|()| extracts)
+        })
+        .await
+        .map_err(|e| Error::file(PROFILES, format!("reading stopped: {e}")))??;
+        let mut rows = FileRows::default();
+        for extract in read {
+            let (stats, rejections) =
+                profiles::apply(self.engine, self.principal.org.id, &extract).await?;
+            rows.stats
+                .entry(PROFILES.to_owned())
+                .or_default()
+                .merge(&stats);
+            rows.rejections.extend(rejections);
+        }
+        Ok(rows)
+    }
+
+    async fn extract(
+        &mut self,
+        mut extract: Extract,
+        subjects: &mut Subjects<'_>,
+        rows: &mut FileRows,
+    ) -> Result<()> {
+        let schema = self.schema(&extract.stream, &extract.file).await?;
+        self.complete(&mut extract)?;
+        let resolved = subjects
+            .rows(&extract.batch)
+            .await
+            .map_err(|e| relabel(e, &extract.file))?;
+        let file = extract.file.clone();
+        let (cleaned, extract) = tokio::task::spawn_blocking(move || {
+            let cleaned = clean::clean(&schema, &extract, &resolved);
+            (cleaned, extract)
+        })
+        .await
+        .map_err(|e| Error::file(&file, format!("cleaning stopped: {e}")))?;
+        let cleaned = cleaned.map_err(|e| Error::file(&file, format!("cleaning failed: {e}")))?;
+        let Cleaned {
+            batch,
+            rejections,
+            stats,
+        } = cleaned;
+        rows.stats
+            .entry(extract.stream.clone())
+            .or_default()
+            .merge(&stats);
+        rows.batches
+            .entry(extract.stream.clone())
+            .or_default()
+            .push(batch);
+        rows.rejections.extend(rejections);
+        Ok(())
+    }
+
+    /// Adds what the options supply and the file does not: the subject, the source.
+    fn complete(&self, extract: &mut Extract) -> Result<()> {
+        let schema = extract.batch.schema();
+        let has_subject = schema.column_with_name(SUBJECT).is_some()
+            || schema.column_with_name(SUBJECT_ID).is_some();
+        let mut fields: Vec<arrow::datatypes::FieldRef> = schema.fields().iter().cloned().collect();
+        let mut columns = extract.batch.columns().to_vec();
+        let rows = extract.batch.num_rows();
+        if !has_subject && let Some(subject) = &self.options.subject {
+            fields.push(Arc::new(arrow::datatypes::Field::new(
+                SUBJECT,
+                arrow::datatypes::DataType::Utf8,
+                true,
+            )));
+            columns.push(Arc::new(arrow::array::StringArray::from_iter_values(
+                std::iter::repeat_n(subject.as_str(), rows),
+            )));
+        }
+        if let Some(source) = &self.options.source {
+            extract.default_source = source.clone();
+        }
+        extract.batch =
+            RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
+                .map_err(|e| Error::file(&extract.file, e.to_string()))?;
+        Ok(())
+    }
+
+    async fn schema(&mut self, stream: &str, file: &str) -> Result<Arc<StreamSchema>> {
+        if let Some(schema) = self.streams.get(stream) {
+            return Ok(schema.clone());
+        }
+        let schema = self
+            .engine
+            .stream(&self.principal.org.name, stream)
+            .await
+            .map_err(|e| Error::engine(file, e))?;
+        self.streams.insert(stream.to_owned(), schema.clone());
+        Ok(schema)
+    }
+
+    /// Writes a file's rows, de-duplicated per stream, and adds its counts to the report.
+    async fn write(&mut self, rows: FileRows) -> Result<()> {
+        let FileRows {
+            batches,
+            mut stats,
+            rejections,
+        } = rows;
+        for (stream, parts) in batches {
+            let schema = self.streams[&stream].clone();
+            let stream_stats = stats.entry(stream.clone()).or_default();
+            let all = concat_batches(schema.arrow_schema(), &parts)
+                .map_err(|e| Error::file(&stream, e.to_string()))?;
+            let unique = clean::deduplicate(&schema, all, stream_stats)
+                .map_err(|e| Error::file(&stream, e.to_string()))?;
+            let mut offset = 0;
+            while offset < unique.num_rows() {
+                let len = WRITE_ROWS.min(unique.num_rows() - offset);
+                self.engine
+                    .write_as(
+                        self.principal,
+                        &stream,
+                        unique.slice(offset, len),
+                        Some(self.batch),
+                    )
+                    .await
+                    .map_err(|e| Error::engine(&stream, e))?;
+                offset += len;
+            }
+        }
+        for (stream, s) in stats {
+            self.report.streams.entry(stream).or_default().merge(&s);
+        }
+        self.report.rejections_total += rejections.len() as u64;
+        let room = QUARANTINE_LIMIT.saturating_sub(self.report.rejections.len());
+        self.report
+            .rejections
+            .extend(rejections.into_iter().take(room));
+        Ok(())
+    }
+}
+
+/// Names the file in an error raised where only "ingest" was known.
+fn relabel(error: Error, file: &str) -> Error {
+    match error {
+        Error::File { problem, .. } => Error::File {
+            file: file.to_owned(),
+            problem,
+        },
+        other => other,
+    }
+}
+
+/// The quality reports of a batch: a row per stream, column and rule, plus completeness.
+fn quality_reports(
+    schemas: &BTreeMap<String, Arc<StreamSchema>>,
+    streams: &BTreeMap<String, Stats>,
+) -> Vec<QualityReport> {
+    let mut reports = Vec::new();
+    for (name, stats) in streams {
+        let Some(schema) = schemas.get(name) else {
+            continue;
+        };
+        for ((column, rule), count) in &stats.rules {
+            if count.checked == 0 && count.rejected == 0 {
+                continue;
+            }
+            reports.push(QualityReport {
+                stream: schema.id(),
+                column: column.clone(),
+                rule: (*rule).to_owned(),
+                rows_checked: count.checked.max(count.rejected + count.corrected) as i64,
+                rows_corrected: count.corrected as i64,
+                rows_rejected: count.rejected as i64,
+                rows_flagged: count.flagged as i64,
+                completeness: None,
+            });
+        }
+        for (column, (present, rows)) in &stats.present {
+            reports.push(QualityReport {
+                stream: schema.id(),
+                column: column.clone(),
+                rule: "completeness".to_owned(),
+                rows_checked: *rows as i64,
+                rows_corrected: 0,
+                rows_rejected: 0,
+                rows_flagged: 0,
+                completeness: (*rows > 0)
+                    .then(|| *present as f64 / *rows as f64)
+                    .or(Some(1.0)),
+            });
+        }
+    }
+    reports
+}
