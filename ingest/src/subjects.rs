@@ -47,6 +47,30 @@ impl<'a> Subjects<'a> {
         }
     }
 
+    /// Looks up (creating them if new) the pseudonyms not met before.
+    async fn learn<'n>(&mut self, names: impl Iterator<Item = &'n str>) -> Result<()> {
+        let missing: Vec<String> = names
+            .filter(|n| !n.is_empty() && !self.known.contains_key(*n) && !self.erased.contains(*n))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let found = self
+            .engine
+            .catalog()
+            .subjects()
+            .ensure(self.org, &missing)
+            .await
+            .map_err(|e| Error::file(self.source, e.to_string()))?;
+        for subject in found {
+            self.remember(subject);
+        }
+        Ok(())
+    }
+
     fn remember(&mut self, subject: Subject) {
         if subject.erased_at.is_some() {
             self.erased.insert(subject.pseudonym);
@@ -69,29 +93,7 @@ impl<'a> Subjects<'a> {
             let names = arrow::compute::cast(column, &DataType::Utf8)
                 .map_err(|e| Error::file(self.source, format!("column '{SUBJECT}': {e}")))?;
             let names = names.as_string::<i32>();
-            let missing: Vec<String> = names
-                .iter()
-                .flatten()
-                .map(str::trim)
-                .filter(|n| {
-                    !n.is_empty() && !self.known.contains_key(*n) && !self.erased.contains(*n)
-                })
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-            if !missing.is_empty() {
-                let found = self
-                    .engine
-                    .catalog()
-                    .subjects()
-                    .ensure(self.org, &missing)
-                    .await
-                    .map_err(|e| Error::file(self.source, e.to_string()))?;
-                for subject in found {
-                    self.remember(subject);
-                }
-            }
+            self.learn(names.iter().flatten().map(str::trim)).await?;
             for (row, id) in ids.iter_mut().enumerate() {
                 let name = if names.is_null(row) {
                     ""
@@ -208,30 +210,17 @@ impl<'a> Subjects<'a> {
                 format!("record {}: no subject", first_row + row),
             ));
         }
-        let missing: Vec<String> = names
-            .iter()
-            .flatten()
-            .filter(|n| !self.known.contains_key(*n) && !self.erased.contains(*n))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        if !missing.is_empty() {
-            let found = self
-                .engine
-                .catalog()
-                .subjects()
-                .ensure(self.org, &missing)
-                .await
-                .map_err(|e| Error::file(self.source, e.to_string()))?;
-            for subject in found {
-                self.remember(subject);
-            }
-        }
+        self.learn(names.iter().flatten()).await?;
         let mut ids = Vec::with_capacity(names.len());
         for (row, name) in names.iter().flatten().enumerate() {
             match self.known.get(name) {
                 Some(id) => ids.push(*id),
+                None if name.is_empty() => {
+                    return Err(Error::file(
+                        self.source,
+                        format!("record {}: no subject", first_row + row),
+                    ));
+                }
                 None => {
                     return Err(Error::file(
                         self.source,
