@@ -60,9 +60,9 @@ struct Bars {
 }
 
 impl Bars {
-    fn new(files: u64) -> Self {
+    fn new() -> Self {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let files = multi.add(ProgressBar::new(files));
+        let files = multi.add(ProgressBar::new(0));
         files.set_style(
             ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -80,6 +80,10 @@ impl Bars {
 }
 
 impl ingest::Progress for Bars {
+    fn files_found(&self, count: u64) {
+        self.files.set_length(count);
+    }
+
     fn file_started(&self, name: &str, _bytes: u64) {
         self.files.set_message(name.to_owned());
     }
@@ -99,9 +103,8 @@ pub(crate) async fn ingest(
     args: &IngestArgs,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
-    let files = ingest::expand(&args.paths)?;
     let started = Instant::now();
-    let bars = Bars::new(files.len() as u64);
+    let bars = Bars::new();
     let report = ingest::ingest(engine, principal, &args.paths, &args.options(), &bars).await;
     bars.files.finish_and_clear();
     bars.rows.finish_and_clear();

@@ -222,7 +222,6 @@ mod tests {
 
     use arrow::array::{Float64Array, Int64Array, StringArray, TimestampNanosecondArray};
     use bytes::Bytes;
-    use catalog::{ColumnType, NewStream, OrgId, Stream, StreamColumn, StreamId, StreamKind};
     use parquet::{
         arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder},
         file::metadata::PageIndexPolicy,
@@ -232,28 +231,7 @@ mod tests {
 
     #[test]
     fn files_record_the_stream_and_their_order_and_read_back() {
-        let new = NewStream::new(
-            "heart_rate",
-            StreamKind::Point,
-            vec![StreamColumn::value("bpm", ColumnType::Float64)],
-        );
-        let schema = StreamSchema::new(
-            "default",
-            Stream {
-                id: StreamId(1),
-                org: OrgId(1),
-                name: new.name,
-                kind: new.kind,
-                standard: true,
-                description: String::new(),
-                schema_version: 1,
-                retention_days: None,
-                max_duration_seconds: None,
-                columns: new.columns,
-                created_at: chrono::DateTime::UNIX_EPOCH,
-            },
-        )
-        .unwrap();
+        let schema = crate::schema::testing::heart_rate();
         let n = 20_000;
         let batch = RecordBatch::try_new(
             schema.arrow_schema().clone(),

@@ -275,6 +275,41 @@ fn castable(from: &DataType, to: &DataType) -> bool {
     }
 }
 
+/// Streams for the unit tests of the engine's modules.
+#[cfg(test)]
+pub(crate) mod testing {
+    use catalog::{ColumnType, NewStream, OrgId, Stream, StreamColumn, StreamId, StreamKind};
+
+    use super::StreamSchema;
+
+    /// A stream definition as the catalog would return it once registered.
+    pub(crate) fn registered(new: NewStream) -> Stream {
+        Stream {
+            id: StreamId(1),
+            org: OrgId(1),
+            name: new.name,
+            kind: new.kind,
+            standard: false,
+            description: new.description,
+            schema_version: 1,
+            retention_days: None,
+            max_duration_seconds: new.max_duration_seconds,
+            columns: new.columns,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    /// `heart_rate` with a nullable `bpm`.
+    pub(crate) fn heart_rate() -> StreamSchema {
+        let new = NewStream::new(
+            "heart_rate",
+            StreamKind::Point,
+            vec![StreamColumn::value("bpm", ColumnType::Float64)],
+        );
+        StreamSchema::new("default", registered(new)).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use arrow::array::{
@@ -283,7 +318,7 @@ mod tests {
     };
     use catalog::{NewStream, StreamColumn, StreamKind};
 
-    use super::*;
+    use super::{testing::registered, *};
 
     fn sleep_schema() -> StreamSchema {
         let mut stream = NewStream::new(
@@ -309,22 +344,6 @@ mod tests {
             }],
         );
         StreamSchema::new("default", registered(stream)).unwrap()
-    }
-
-    fn registered(new: NewStream) -> Stream {
-        Stream {
-            id: StreamId(1),
-            org: OrgId(1),
-            name: new.name,
-            kind: new.kind,
-            standard: false,
-            description: new.description,
-            schema_version: 1,
-            retention_days: None,
-            max_duration_seconds: new.max_duration_seconds,
-            columns: new.columns,
-            created_at: chrono::DateTime::UNIX_EPOCH,
-        }
     }
 
     fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {

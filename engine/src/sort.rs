@@ -142,33 +142,11 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{Float64Array, Int64Array, TimestampNanosecondArray};
-    use catalog::{ColumnType, NewStream, OrgId, Stream, StreamColumn, StreamId, StreamKind};
 
     use super::*;
 
     fn heart_rate() -> StreamSchema {
-        let new = NewStream::new(
-            "heart_rate",
-            StreamKind::Point,
-            vec![StreamColumn::value("bpm", ColumnType::Float64)],
-        );
-        StreamSchema::new(
-            "default",
-            Stream {
-                id: StreamId(1),
-                org: OrgId(1),
-                name: new.name,
-                kind: new.kind,
-                standard: true,
-                description: String::new(),
-                schema_version: 1,
-                retention_days: None,
-                max_duration_seconds: None,
-                columns: new.columns,
-                created_at: chrono::DateTime::UNIX_EPOCH,
-            },
-        )
-        .unwrap()
+        crate::schema::testing::heart_rate()
     }
 
     fn readings(rows: &[(i64, &str, i64, f64)]) -> RecordBatch {

@@ -286,6 +286,13 @@ impl<'a> Chunk<'a> {
         });
     }
 
+    /// Rejects every row of the chunk: the whole column is unusable.
+    fn reject_all(&mut self, column: &str, rule: &'static str, reason: String) {
+        for row in 0..self.len {
+            self.reject(row, Some(column), rule, reason.clone(), None);
+        }
+    }
+
     fn clean(mut self) -> Result<Cleaned, ArrowError> {
         self.stats.rows_in = self.len as u64;
         let subject_ids = self.subject_ids();
@@ -384,15 +391,7 @@ impl<'a> Chunk<'a> {
         let mut out = vec![0i64; self.len];
         let Some(input) = self.input(name) else {
             if required {
-                for row in 0..self.len {
-                    self.reject(
-                        row,
-                        Some(name),
-                        "required",
-                        format!("no {name} column"),
-                        None,
-                    );
-                }
+                self.reject_all(name, "required", format!("no {name} column"));
             }
             return TimestampNanosecondArray::from(out);
         };
@@ -406,15 +405,7 @@ impl<'a> Chunk<'a> {
                 let instants = zone.is_some();
                 let nanos = cast(&input, &DataType::Timestamp(TimeUnit::Nanosecond, None));
                 let Ok(nanos) = nanos else {
-                    for row in 0..self.len {
-                        self.reject(
-                            row,
-                            Some(name),
-                            "time",
-                            format!("{name} is out of range"),
-                            None,
-                        );
-                    }
+                    self.reject_all(name, "time", format!("{name} is out of range"));
                     return TimestampNanosecondArray::from(out);
                 };
                 let nanos = nanos.as_primitive::<TimestampNanosecondType>();
@@ -439,15 +430,11 @@ impl<'a> Chunk<'a> {
                 let text = match cast(&input, &DataType::Utf8) {
                     Ok(text) => text,
                     Err(e) => {
-                        for row in 0..self.len {
-                            self.reject(
-                                row,
-                                Some(name),
-                                "time",
-                                format!("{name} cannot be read as a time: {e}"),
-                                None,
-                            );
-                        }
+                        self.reject_all(
+                            name,
+                            "time",
+                            format!("{name} cannot be read as a time: {e}"),
+                        );
                         return TimestampNanosecondArray::from(out);
                     }
                 };
@@ -610,15 +597,11 @@ impl<'a> Chunk<'a> {
             _ => match cast(input, &DataType::Float64) {
                 Ok(numbers) => numbers.as_primitive::<Float64Type>().iter().collect(),
                 Err(e) => {
-                    for row in 0..self.len {
-                        self.reject(
-                            row,
-                            Some(name),
-                            "type",
-                            format!("{name} of type {} is not a number: {e}", input.data_type()),
-                            None,
-                        );
-                    }
+                    self.reject_all(
+                        name,
+                        "type",
+                        format!("{name} of type {} is not a number: {e}", input.data_type()),
+                    );
                     vec![None; self.len]
                 }
             },
@@ -730,15 +713,7 @@ impl<'a> Chunk<'a> {
         let text = match cast(input, &DataType::Utf8) {
             Ok(text) => text,
             Err(e) => {
-                for row in 0..self.len {
-                    self.reject(
-                        row,
-                        Some(name),
-                        "type",
-                        format!("{name} cannot be read as text: {e}"),
-                        None,
-                    );
-                }
+                self.reject_all(name, "type", format!("{name} cannot be read as text: {e}"));
                 return arrow::array::new_null_array(&DataType::Utf8, self.len);
             }
         };
@@ -841,7 +816,7 @@ impl<'a> Chunk<'a> {
             .iter()
             .find(|c| c.unit.as_deref() == Some("{steps}"))
             .and_then(|c| values.iter().find(|(n, _)| *n == c.name))
-            .map(|(n, a)| (n.clone(), a.clone()));
+            .and_then(|(n, a)| Some((n.clone(), cast(a, &DataType::Float64).ok()?)));
         let mut rule = RuleCount::default();
         for row in 0..self.len {
             if !self.keep[row] {
@@ -870,10 +845,8 @@ impl<'a> Chunk<'a> {
                     None,
                 );
             } else if let Some((name, counts)) = &steps {
-                let count = cast(counts, &DataType::Float64).ok().and_then(|c| {
-                    let c = c.as_primitive::<Float64Type>();
-                    (!c.is_null(row)).then(|| c.value(row))
-                });
+                let counts = counts.as_primitive::<Float64Type>();
+                let count = (!counts.is_null(row)).then(|| counts.value(row));
                 let minutes = duration as f64 / 60e9;
                 if let Some(count) = count
                     && count > MAX_STEPS_PER_MINUTE * minutes.max(1.0 / 60.0)

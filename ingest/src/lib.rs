@@ -19,9 +19,7 @@ mod units;
 
 pub use canonical::{LoadReport, load_file};
 pub use extract::Extract;
-pub use pipeline::{
-    IngestOptions, IngestReport, Progress, QUARANTINE_LIMIT, Silent, expand, ingest,
-};
+pub use pipeline::{IngestOptions, IngestReport, Progress, QUARANTINE_LIMIT, Silent, ingest};
 
 use arrow::array::RecordBatch;
 use engine::{Engine, Principal};

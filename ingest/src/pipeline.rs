@@ -61,6 +61,8 @@ impl Default for IngestOptions {
 
 /// Hears how an ingest advances, for progress bars.
 pub trait Progress: Send + Sync {
+    /// How many files the batch holds, zip entries counted one by one.
+    fn files_found(&self, _count: u64) {}
     fn file_started(&self, _name: &str, _bytes: u64) {}
     fn rows_read(&self, _rows: u64) {}
     fn file_finished(&self, _name: &str) {}
@@ -96,7 +98,7 @@ impl IngestReport {
 }
 
 /// The files under `paths`: files as given, directories walked in name order.
-pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
         walk(path, &mut files)?;
@@ -267,6 +269,7 @@ impl Run<'_> {
             }
         }
         self.report.files = inputs.len() + self.report.failed.len();
+        progress.files_found(self.report.files as u64);
         // Profiles first: the readings' local times need the subjects' time zones.
         let (profiles, readings): (Vec<Input>, Vec<Input>) = inputs
             .into_iter()
