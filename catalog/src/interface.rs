@@ -34,6 +34,7 @@ pub trait Catalog: Send + Sync + fmt::Debug {
     fn files(&self) -> &dyn FileRepo;
     fn ingest(&self) -> &dyn IngestRepo;
     fn connectors(&self) -> &dyn ConnectorRepo;
+    fn foods(&self) -> &dyn FoodRepo;
     fn audit(&self) -> &dyn AuditRepo;
     fn erasure(&self) -> &dyn ErasureRepo;
 }
@@ -209,6 +210,18 @@ pub trait IngestRepo: Send + Sync {
     /// The organization's quarantined rows, newest batches first and each batch's rows in the
     /// order they were recorded, at most `limit` of them.
     async fn org_quarantine(&self, org: OrgId, limit: i64) -> Result<Vec<QuarantinedRow>>;
+}
+
+#[async_trait]
+pub trait FoodRepo: Send + Sync {
+    /// Adds foods, replacing those with the same id, in one transaction; answers how many were
+    /// written. A food with no name, an id longer than 200 characters or a negative or
+    /// non-finite nutrient refuses the whole call, naming it.
+    async fn upsert(&self, org: OrgId, foods: Vec<Food>, now: DateTime<Utc>) -> Result<u64>;
+    /// The foods of `ids` that exist, in id order.
+    async fn get(&self, org: OrgId, ids: &[String]) -> Result<Vec<Food>>;
+    /// The organization's foods in id order, at most `limit` of them.
+    async fn list(&self, org: OrgId, limit: i64) -> Result<Vec<Food>>;
 }
 
 #[async_trait]

@@ -572,6 +572,84 @@ pub struct QuarantinedRow {
     pub value: Option<String>,
 }
 
+/// A food of the `foods` reference table: what 100 g of it holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Food {
+    /// Unique in the organization; open databases' ids carry their prefix (`off:`, `fdc:`,
+    /// `ciqual:`).
+    pub id: String,
+    /// Where it comes from: `open_food_facts`, `usda_fdc`, `ciqual`, or a file's name.
+    pub source: String,
+    pub name: String,
+    pub brand: Option<String>,
+    pub per_100g: Nutrients,
+}
+
+/// Nutrients of a quantity of food; `None` where the source does not say (never zero).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Nutrients {
+    pub energy_kcal: Option<f64>,
+    pub protein_g: Option<f64>,
+    pub carbs_g: Option<f64>,
+    pub fat_g: Option<f64>,
+    pub fiber_g: Option<f64>,
+    pub sugars_g: Option<f64>,
+    pub sodium_mg: Option<f64>,
+}
+
+impl Nutrients {
+    /// The names of the nutrients, as the `foods` table and the `meals` stream call them.
+    pub const COLUMNS: [&'static str; 7] = [
+        "energy_kcal",
+        "protein_g",
+        "carbs_g",
+        "fat_g",
+        "fiber_g",
+        "sugars_g",
+        "sodium_mg",
+    ];
+
+    /// The values, in the order of [`Nutrients::COLUMNS`].
+    pub fn values(&self) -> [Option<f64>; 7] {
+        [
+            self.energy_kcal,
+            self.protein_g,
+            self.carbs_g,
+            self.fat_g,
+            self.fiber_g,
+            self.sugars_g,
+            self.sodium_mg,
+        ]
+    }
+
+    /// From values in the order of [`Nutrients::COLUMNS`].
+    pub fn from_values(values: [Option<f64>; 7]) -> Self {
+        let [
+            energy_kcal,
+            protein_g,
+            carbs_g,
+            fat_g,
+            fiber_g,
+            sugars_g,
+            sodium_mg,
+        ] = values;
+        Nutrients {
+            energy_kcal,
+            protein_g,
+            carbs_g,
+            fat_g,
+            fiber_g,
+            sugars_g,
+            sodium_mg,
+        }
+    }
+
+    /// What `grams` of a food with these nutrients per 100 g hold.
+    pub fn scaled(&self, grams: f64) -> Self {
+        Nutrients::from_values(self.values().map(|v| v.map(|v| v * grams / 100.0)))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewConnector {
     pub org: OrgId,

@@ -8,8 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::{
     Error, Result,
     model::{
-        BatchCounts, ColumnRole, ColumnType, NewParquetFile, NewStream, QualityReport,
-        QuarantinedRow, StreamKind, SubjectProfile,
+        BatchCounts, ColumnRole, ColumnType, Food, NewParquetFile, NewStream, Nutrients,
+        QualityReport, QuarantinedRow, StreamKind, SubjectProfile,
     },
 };
 
@@ -310,6 +310,46 @@ pub(crate) fn quality_report(report: &QualityReport) -> Result<()> {
         ));
     }
     in_range("completeness", report.completeness, 0.0, 1.0)
+}
+
+/// Checks a food and returns it as stored: NUL characters in its texts (food databases are
+/// scraped from the web) replaced by U+FFFD.
+pub(crate) fn food(food: Food) -> Result<Food> {
+    let what = || format!("food {}", food.id);
+    if food.id.trim().is_empty() || food.id.chars().count() > 200 {
+        return Err(Error::invalid(
+            "food id",
+            format!("'{}' must have 1 to 200 characters", food.id),
+        ));
+    }
+    if food.name.trim().is_empty() {
+        return Err(Error::invalid(what(), "it has no name"));
+    }
+    non_empty("food source", &food.source)?;
+    for (column, value) in Nutrients::COLUMNS.iter().zip(food.per_100g.values()) {
+        if let Some(value) = value
+            && !(value.is_finite() && value >= 0.0)
+        {
+            return Err(Error::invalid(
+                what(),
+                format!("{column} per 100 g must be a finite number ≥ 0, not {value}"),
+            ));
+        }
+    }
+    let clean = |text: String| {
+        if text.contains('\0') {
+            text.replace('\0', "\u{FFFD}")
+        } else {
+            text
+        }
+    };
+    Ok(Food {
+        id: clean(food.id),
+        source: clean(food.source),
+        name: clean(food.name),
+        brand: food.brand.map(clean),
+        per_100g: food.per_100g,
+    })
 }
 
 /// The longest `value` a quarantined row keeps, in characters.

@@ -4,6 +4,7 @@ mod audit;
 mod connectors;
 mod erasure;
 mod files;
+mod foods;
 mod goals;
 mod ingest;
 mod organizations;
@@ -87,6 +88,10 @@ impl Catalog for SqlCatalog {
     }
 
     fn connectors(&self) -> &dyn ConnectorRepo {
+        self
+    }
+
+    fn foods(&self) -> &dyn FoodRepo {
         self
     }
 

@@ -2,8 +2,8 @@ use std::collections::BTreeSet;
 
 use catalog::{
     AuditEntry, AuditOutcome, BatchCounts, BatchId, BatchStatus, ConnectorRun, ConnectorStatus,
-    ErasureStatus, Error, NewBatch, NewConnector, NewUser, QualityReport, QuarantinedRow, Role,
-    StreamId, SubjectId, SubjectProfile, TokenHash, testing::TestDatabase,
+    ErasureStatus, Error, Food, NewBatch, NewConnector, NewUser, Nutrients, QualityReport,
+    QuarantinedRow, Role, StreamId, SubjectId, SubjectProfile, TokenHash, testing::TestDatabase,
 };
 use chrono::Duration;
 use serde_json::json;
@@ -713,4 +713,120 @@ pub async fn erasure_hides_the_subject_and_closes_its_account(db: TestDatabase) 
         erasure.request(SubjectId(987_654), None, t0()).await,
         Error::NotFound { .. }
     );
+}
+
+pub async fn foods_are_replaced_by_id_and_stay_in_their_organization(db: TestDatabase) {
+    let catalog = db.catalog().await;
+    let org = default_org(&catalog).await;
+    let other = catalog.organizations().create("other").await.unwrap().id;
+    let foods = catalog.foods();
+    let oats = Food {
+        id: "ciqual:9310".into(),
+        source: "ciqual".into(),
+        name: "Oat flakes".into(),
+        brand: None,
+        per_100g: Nutrients {
+            energy_kcal: Some(373.0),
+            protein_g: Some(13.5),
+            carbs_g: Some(58.7),
+            fat_g: Some(7.0),
+            fiber_g: None,
+            sugars_g: Some(1.0),
+            sodium_mg: Some(4.0),
+        },
+    };
+    let spread = Food {
+        id: "off:3017620422003".into(),
+        source: "open_food_facts".into(),
+        name: "Nutella".into(),
+        brand: Some("Ferrero".into()),
+        per_100g: Nutrients {
+            energy_kcal: Some(539.0),
+            ..Nutrients::default()
+        },
+    };
+    assert_eq!(
+        foods
+            .upsert(org, vec![spread.clone(), oats.clone()], t0())
+            .await
+            .unwrap(),
+        2
+    );
+    let ids = [
+        "off:3017620422003".to_owned(),
+        "ciqual:9310".to_owned(),
+        "nope".to_owned(),
+    ];
+    assert_eq!(
+        foods.get(org, &ids).await.unwrap(),
+        vec![oats.clone(), spread.clone()],
+        "existing foods in id order; missing nutrients stay missing"
+    );
+    assert!(foods.get(other, &ids).await.unwrap().is_empty());
+
+    // A later load replaces by id; the last of a repeated id wins within one load.
+    let renamed = Food {
+        name: "Rolled oats".into(),
+        ..oats.clone()
+    };
+    let fibre = Food {
+        per_100g: Nutrients {
+            fiber_g: Some(10.1),
+            ..renamed.per_100g
+        },
+        ..renamed.clone()
+    };
+    assert_eq!(
+        foods
+            .upsert(org, vec![renamed, fibre.clone()], t0() + minutes(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        foods.list(org, 10).await.unwrap(),
+        vec![fibre.clone(), spread.clone()]
+    );
+    assert_eq!(foods.list(org, 1).await.unwrap(), vec![fibre.clone()]);
+
+    // Many foods in one call cross the statement chunks.
+    let many: Vec<Food> = (0..2_500)
+        .map(|i| Food {
+            id: format!("fdc:{i:05}"),
+            source: "usda_fdc".into(),
+            name: format!("food {i}"),
+            brand: None,
+            per_100g: Nutrients::default(),
+        })
+        .collect();
+    assert_eq!(foods.upsert(other, many, t0()).await.unwrap(), 2_500);
+    assert_eq!(foods.list(other, 10_000).await.unwrap().len(), 2_500);
+    assert_eq!(foods.list(org, 10_000).await.unwrap().len(), 2);
+
+    // A bad food refuses the whole call and names itself.
+    let negative = Food {
+        id: "bad:1".into(),
+        per_100g: Nutrients {
+            fat_g: Some(-1.0),
+            ..Nutrients::default()
+        },
+        ..spread.clone()
+    };
+    let err = assert_err!(
+        foods
+            .upsert(org, vec![spread.clone(), negative], t0())
+            .await,
+        Error::Invalid { .. }
+    );
+    assert!(err.to_string().contains("bad:1"), "{err}");
+    assert!(err.to_string().contains("fat_g"), "{err}");
+    let nameless = Food {
+        name: " ".into(),
+        ..spread.clone()
+    };
+    assert_err!(
+        foods.upsert(org, vec![nameless], t0()).await,
+        Error::Invalid { .. }
+    );
+    assert_eq!(foods.list(org, 10).await.unwrap().len(), 2);
 }

@@ -123,6 +123,52 @@ fn stream_name(context: &Context, id: catalog::StreamId) -> Option<&str> {
         .map(|s| s.name())
 }
 
+/// How many foods `reference.foods` shows: all of any open database loaded today (Open Food
+/// Facts, the largest, has about 3.5 million).
+const FOODS: i64 = 10_000_000;
+
+/// The tables of the `reference` schema: open data, not personal, readable by everyone of the
+/// organization.
+pub(crate) fn reference(
+    catalog: Arc<dyn Catalog>,
+    context: Context,
+) -> Vec<(&'static str, Arc<dyn TableProvider>)> {
+    let mut fields = vec![
+        field("food_id", DataType::Utf8, false),
+        field("source", DataType::Utf8, false),
+        field("name", DataType::Utf8, false),
+        field("brand", DataType::Utf8, true),
+    ];
+    fields.extend(
+        catalog::Nutrients::COLUMNS
+            .iter()
+            .map(|column| field(column, DataType::Float64, true)),
+    );
+    let foods = CatalogTable {
+        schema: Arc::new(Schema::new(fields)),
+        catalog,
+        context,
+        load: |catalog, cx| {
+            Box::pin(async move {
+                let foods = catalog.foods().list(cx.org, FOODS).await?;
+                let mut columns = vec![
+                    strings(foods.iter().map(|f| Some(f.id.as_str()))),
+                    strings(foods.iter().map(|f| Some(f.source.as_str()))),
+                    strings(foods.iter().map(|f| Some(f.name.as_str()))),
+                    strings(foods.iter().map(|f| f.brand.as_deref())),
+                ];
+                for nutrient in 0..catalog::Nutrients::COLUMNS.len() {
+                    columns.push(Arc::new(Float64Array::from_iter(
+                        foods.iter().map(|f| f.per_100g.values()[nutrient]),
+                    )));
+                }
+                Ok(columns)
+            })
+        },
+    };
+    vec![("foods", Arc::new(foods))]
+}
+
 /// The tables of the `meta` schema, of the `system` schema (organization-wide operations, for
 /// principals who read the whole organization), and the audit log and the ingest quarantine
 /// (for those who may read the audit log: rejected values are raw input of any subject).

@@ -112,7 +112,13 @@ pub(crate) fn session(parts: SessionParts) -> SessionContext {
         ),
         ("meta".to_owned(), schema(meta)),
         ("system".to_owned(), schema(system)),
-        ("reference".to_owned(), Arc::new(Tables(HashMap::new()))),
+        (
+            "reference".to_owned(),
+            schema(catalog_tables::reference(
+                parts.catalog.clone(),
+                parts.context.clone(),
+            )),
+        ),
     ]);
     ctx.register_catalog(CATALOG_NAME, Arc::new(Schemas(schemas)));
     ctx
