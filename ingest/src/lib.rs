@@ -19,7 +19,9 @@ mod units;
 
 pub use canonical::{LoadReport, load_file};
 pub use extract::Extract;
-pub use pipeline::{IngestOptions, IngestReport, Progress, QUARANTINE_LIMIT, Silent, ingest};
+pub use pipeline::{
+    IngestOptions, IngestReport, Progress, QUARANTINE_LIMIT, Silent, ingest, ingest_inputs,
+};
 
 use arrow::array::RecordBatch;
 use engine::{Engine, Principal};

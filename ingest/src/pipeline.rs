@@ -138,17 +138,27 @@ pub async fn ingest(
     progress: &dyn Progress,
 ) -> Result<IngestReport> {
     let files = expand(paths)?;
-    let catalog = engine.catalog();
-    let bytes: u64 = files
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
-        .sum();
     let source = paths
         .iter()
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(" ");
+    let inputs = files.iter().map(|f| Input::file(f)).collect();
+    ingest_inputs(engine, principal, &source, inputs, options, progress).await
+}
+
+/// Ingests inputs (files, or bodies received over the network) as one batch of the
+/// principal's organization; `source` says where they come from in the batch's record.
+pub async fn ingest_inputs(
+    engine: &Engine,
+    principal: &Principal,
+    source: &str,
+    inputs: Vec<Input>,
+    options: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<IngestReport> {
+    let catalog = engine.catalog();
+    let bytes: u64 = inputs.iter().map(Input::size).sum();
     let batch = catalog
         .ingest()
         .begin_batch(
@@ -162,7 +172,7 @@ pub async fn ingest(
             Utc::now(),
         )
         .await
-        .map_err(|e| Error::file(&source, e.to_string()))?;
+        .map_err(|e| Error::file(source, e.to_string()))?;
     let mut run = Run {
         engine,
         principal,
@@ -174,20 +184,20 @@ pub async fn ingest(
             .streams()
             .list(principal.org.id)
             .await
-            .map_err(|e| Error::file(&source, e.to_string()))?
+            .map_err(|e| Error::file(source, e.to_string()))?
             .into_iter()
             .map(|s| s.name)
             .collect(),
         report: IngestReport {
             batch: batch.id,
-            files: files.len(),
+            files: inputs.len(),
             failed: Vec::new(),
             streams: BTreeMap::new(),
             rejections: Vec::new(),
             rejections_total: 0,
         },
     };
-    let outcome = run.files(&files, progress).await;
+    let outcome = run.inputs(inputs, progress).await;
     let report = run.report;
     let totals = report.totals();
     let counts = BatchCounts {
@@ -231,7 +241,7 @@ pub async fn ingest(
     };
     recorded
         .await
-        .map_err(|e| Error::file(&source, e.to_string()))?;
+        .map_err(|e| Error::file(source, e.to_string()))?;
     outcome.map(|()| report)
 }
 
@@ -255,10 +265,9 @@ struct FileRows {
 }
 
 impl Run<'_> {
-    async fn files(&mut self, files: &[PathBuf], progress: &dyn Progress) -> Result<()> {
+    async fn inputs(&mut self, given: Vec<Input>, progress: &dyn Progress) -> Result<()> {
         let mut inputs = Vec::new();
-        for path in files {
-            let input = Input::file(path);
+        for input in given {
             match formats::is_archive(&input).and_then(|zip| match zip {
                 true => formats::archive_entries(&input),
                 false => Ok(vec![input]),

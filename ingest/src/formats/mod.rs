@@ -113,6 +113,14 @@ impl Input {
         }
     }
 
+    /// Its size in bytes; 0 when it cannot be known (reading it will say why).
+    pub fn size(&self) -> u64 {
+        match &self.content {
+            Content::Path(path) => std::fs::metadata(path).map_or(0, |m| m.len()),
+            Content::Bytes(bytes) => bytes.len() as u64,
+        }
+    }
+
     fn read_all(&self) -> Result<Vec<u8>> {
         match &self.content {
             Content::Path(path) => std::fs::read(path)
