@@ -132,6 +132,30 @@ fn thousands(n: u64) -> String {
     out
 }
 
+/// A stream's coverage in one line: how many subjects, from when to when, and the subject
+/// with the fewest rows (the one most likely to have a gap).
+fn coverage_line(stream: &str, stats: &Stats) -> Option<String> {
+    let first = stats.coverage.values().map(|c| c.first).min()?;
+    let last = stats.coverage.values().map(|c| c.last).max()?;
+    let (sparsest, rows) = stats
+        .coverage
+        .iter()
+        .min_by_key(|(_, c)| c.rows)
+        .map(|(subject, c)| (*subject, c.rows))?;
+    let day = |nanos: i64| {
+        chrono::DateTime::from_timestamp_nanos(nanos)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    Some(format!(
+        "{stream:<18} {} subject(s), {} → {} UTC; fewest: subject {sparsest} ({} rows)",
+        stats.coverage.len(),
+        day(first),
+        day(last),
+        thousands(rows)
+    ))
+}
+
 fn print_report(out: &mut impl Write, report: &IngestReport, seconds: f64) -> std::io::Result<()> {
     let total = report.totals();
     writeln!(
@@ -199,6 +223,18 @@ fn print_report(out: &mut impl Write, report: &IngestReport, seconds: f64) -> st
             "completeness (values present in accepted rows): {}",
             gaps.join(", ")
         )?;
+    }
+    let covered: Vec<String> = report
+        .streams
+        .iter()
+        .filter_map(|(stream, stats)| coverage_line(stream, stats))
+        .collect();
+    if !covered.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "time covered (per stream: subjects, span, fewest rows):")?;
+        for line in covered {
+            writeln!(out, "  {line}")?;
+        }
     }
     if !report.failed.is_empty() {
         writeln!(out)?;

@@ -37,14 +37,15 @@ async fn migrate_twice(db: &TestDatabase) {
     assert!(
         text.contains(
             "applied V1__initial\napplied V2__seed\napplied V3__erased_subjects\n\
-             applied V4__quarantine\napplied V5__foods\nschema version 5\n"
+             applied V4__quarantine\napplied V5__foods\n\
+             applied V6__ingest_coverage\nschema version 6\n"
         ),
         "{text}"
     );
 
     let second = healthai(dir.path(), &["migrate", "--catalog", &url]);
     assert!(second.status.success(), "{second:?}");
-    assert!(stdout(&second).contains("schema version 5 is current; nothing to apply"));
+    assert!(stdout(&second).contains("schema version 6 is current; nothing to apply"));
 
     let streams = healthai(dir.path(), &["streams", "--catalog", &url]);
     assert!(streams.status.success(), "{streams:?}");
@@ -146,7 +147,7 @@ async fn a_catalog_from_a_newer_healthai_is_refused() {
         ] {
             let message = failure(&healthai(dir.path(), &args), 1);
             assert!(
-                message.contains("schema version 7, newer than the 5"),
+                message.contains("schema version 7, newer than the 6"),
                 "{message}"
             );
         }

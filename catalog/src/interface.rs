@@ -201,6 +201,14 @@ pub trait IngestRepo: Send + Sync {
         org: OrgId,
         limit: i64,
     ) -> Result<Vec<(BatchId, QualityReport)>>;
+    /// Records the time a batch covers per stream and subject, in one transaction; coverage
+    /// recorded again for the same stream and subject widens it and adds the rows.
+    async fn record_coverage(&self, batch: BatchId, coverage: Vec<SubjectCoverage>) -> Result<()>;
+    /// A batch's coverage by stream and subject.
+    async fn coverage(&self, batch: BatchId) -> Result<Vec<SubjectCoverage>>;
+    /// The coverage of the organization's batches, newest batches first, at most `limit` rows.
+    async fn org_coverage(&self, org: OrgId, limit: i64)
+    -> Result<Vec<(BatchId, SubjectCoverage)>>;
     /// Records rows that batches rejected, all in one transaction. Values longer than 200
     /// characters and reasons longer than 1000 are cut there; a batch or stream that does not
     /// exist, or a stream of another organization than its batch's, refuses them all.

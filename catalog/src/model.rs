@@ -550,6 +550,17 @@ pub struct QualityReport {
     pub completeness: Option<f64>,
 }
 
+/// The rows an ingest batch accepted for one subject of one stream: how many, and the first
+/// and last instant among them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubjectCoverage {
+    pub stream: StreamId,
+    pub subject: SubjectId,
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+    pub rows: i64,
+}
+
 /// A row an ingest batch rejected: where it came from, which rule refused it and why. The
 /// catalog keeps `value` to its first 200 characters and `reason` to its first 1000.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -42,9 +42,10 @@ pub struct StreamSchema {
 }
 
 impl StreamSchema {
-    /// Refuses a stream without the columns every stream has (the catalog checks them on
-    /// registration; this guards against a catalog changed behind its back).
-    pub(crate) fn new(org_name: &str, stream: Stream) -> Result<Self> {
+    /// The schema of a stream as the catalog defines it. Refuses a stream without the columns
+    /// every stream has (the catalog checks them on registration; this guards against a
+    /// catalog changed behind its back).
+    pub fn new(org_name: &str, stream: Stream) -> Result<Self> {
         let fields: Vec<Field> = stream
             .columns
             .iter()

@@ -24,6 +24,7 @@ use rayon::prelude::*;
 
 use crate::{
     extract::{Extract, UNIT_SUFFIX},
+    series::{Coverage, OVERLAP},
     times::{self, Placed, When},
     units::{self, Conversion},
 };
@@ -76,6 +77,8 @@ pub struct Stats {
     pub rules: BTreeMap<(String, &'static str), RuleCount>,
     /// Per value column: (values present, rows) among accepted rows.
     pub present: BTreeMap<String, (u64, u64)>,
+    /// Per subject id: the time its accepted rows cover.
+    pub coverage: BTreeMap<i64, Coverage>,
 }
 
 impl Stats {
@@ -90,9 +93,15 @@ impl Stats {
             entry.0 += present;
             entry.1 += rows;
         }
+        for (subject, coverage) in &other.coverage {
+            self.coverage
+                .entry(*subject)
+                .and_modify(|c| c.merge(coverage))
+                .or_insert(*coverage);
+        }
     }
 
-    fn rule(&mut self, column: &str, rule: &'static str) -> &mut RuleCount {
+    pub(crate) fn rule(&mut self, column: &str, rule: &'static str) -> &mut RuleCount {
         self.rules.entry((column.to_owned(), rule)).or_default()
     }
 
@@ -103,20 +112,28 @@ impl Stats {
     pub fn corrected(&self) -> u64 {
         self.rules
             .iter()
-            .filter(|((_, rule), _)| *rule != DUPLICATE)
+            .filter(|((column, rule), _)| !is_merge(column, rule))
             .map(|(_, c)| c.corrected)
             .sum()
     }
 
+    /// Rows merged into others: duplicates, and sleep another source recorded in stages.
     pub fn duplicates(&self) -> u64 {
         self.rules
-            .get(&(ROW.to_owned(), DUPLICATE))
-            .map_or(0, |c| c.corrected)
+            .iter()
+            .filter(|((column, rule), _)| is_merge(column, rule))
+            .map(|(_, c)| c.corrected)
+            .sum()
     }
 }
 
 /// The rule that merges rows with the same series key and time.
 pub const DUPLICATE: &str = "duplicate";
+
+/// Whether a rule's corrections are rows merged away (not rejected, not changed).
+fn is_merge(column: &str, rule: &str) -> bool {
+    column == ROW && (rule == DUPLICATE || rule == OVERLAP)
+}
 
 /// Accepted rows in the stream's schema, the rejected ones, and the counts.
 #[derive(Debug)]

@@ -12,6 +12,7 @@ mod extract;
 pub mod formats;
 mod pipeline;
 mod profiles;
+pub mod series;
 pub mod simulate;
 mod subjects;
 mod times;

@@ -13,8 +13,11 @@ use std::{
 };
 
 use arrow::{array::RecordBatch, compute::concat_batches};
-use catalog::{BatchCounts, BatchId, BatchStatus, NewBatch, QualityReport, QuarantinedRow};
-use chrono::Utc;
+use catalog::{
+    BatchCounts, BatchId, BatchStatus, NewBatch, QualityReport, QuarantinedRow, SubjectCoverage,
+    SubjectId,
+};
+use chrono::{DateTime, Utc};
 use engine::{Engine, Principal, StreamSchema};
 use tokio::sync::mpsc;
 
@@ -24,6 +27,7 @@ use crate::{
     extract::{Extract, SUBJECT, SUBJECT_ID},
     formats::{self, ColumnMap, Format, Input},
     profiles::{self, PROFILES},
+    series,
     subjects::Subjects,
 };
 
@@ -231,9 +235,24 @@ pub async fn ingest_inputs(
             value: r.value.clone(),
         })
         .collect();
+    let coverage: Vec<SubjectCoverage> = report
+        .streams
+        .iter()
+        .filter_map(|(name, stats)| Some((run.streams.get(name)?.id(), stats)))
+        .flat_map(|(stream, stats)| {
+            stats.coverage.iter().map(move |(subject, c)| SubjectCoverage {
+                stream,
+                subject: SubjectId(*subject),
+                first: DateTime::from_timestamp_nanos(c.first),
+                last: DateTime::from_timestamp_nanos(c.last),
+                rows: i64::try_from(c.rows).unwrap_or(i64::MAX),
+            })
+        })
+        .collect();
     let ingest = catalog.ingest();
     let recorded = async {
         ingest.record_quality(report.batch, reports).await?;
+        ingest.record_coverage(report.batch, coverage).await?;
         ingest.quarantine(quarantine).await?;
         ingest
             .finish_batch(report.batch, status, counts, error, Utc::now())
@@ -464,6 +483,12 @@ impl Run<'_> {
             let all = concat_batches(schema.arrow_schema(), &parts)
                 .map_err(|e| Error::file(&stream, e.to_string()))?;
             let unique = clean::deduplicate(&schema, all, stream_stats)
+                .and_then(|unique| series::overlapping_sleep(&schema, unique, stream_stats))
+                .and_then(|unique| {
+                    series::flag_spikes(&schema, &unique, stream_stats)?;
+                    series::cover(&schema, &unique, stream_stats)?;
+                    Ok(unique)
+                })
                 .map_err(|e| Error::file(&stream, e.to_string()))?;
             let mut offset = 0;
             while offset < unique.num_rows() {

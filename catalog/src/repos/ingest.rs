@@ -76,6 +76,16 @@ fn quarantined(row: &Row) -> Result<QuarantinedRow> {
 }
 
 /// `INSERT INTO quarantine … VALUES ($1, …, $8), ($9, …)` for `rows` rows.
+fn subject_coverage(row: &Row) -> Result<SubjectCoverage> {
+    Ok(SubjectCoverage {
+        stream: StreamId(row.i64("stream_id")?),
+        subject: SubjectId(row.i64("subject_id")?),
+        first: row.timestamp("first_time")?,
+        last: row.timestamp("last_time")?,
+        rows: row.i64("rows")?,
+    })
+}
+
 fn insert_quarantine_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO quarantine (batch_id, stream_id, file, record, column_name, rule, reason, \
@@ -340,6 +350,86 @@ impl IngestRepo for SqlCatalog {
             .await?
             .iter()
             .map(|row| Ok((BatchId(row.i64("batch_id")?), quality(row)?)))
+            .collect()
+    }
+
+    async fn record_coverage(&self, batch: BatchId, coverage: Vec<SubjectCoverage>) -> Result<()> {
+        for c in &coverage {
+            if c.rows <= 0 || c.first > c.last {
+                return Err(Error::invalid(
+                    format!("coverage of subject {} in stream {}", c.subject, c.stream),
+                    "it needs rows > 0 and first ≤ last",
+                ));
+            }
+        }
+        let mut tx = self.begin().await?;
+        for c in coverage {
+            tx.execute(
+                "INSERT INTO ingest_coverage (batch_id, stream_id, subject_id, first_time, \
+                 last_time, rows) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (batch_id, stream_id, subject_id) DO UPDATE SET \
+                 first_time = CASE WHEN excluded.first_time < ingest_coverage.first_time \
+                   THEN excluded.first_time ELSE ingest_coverage.first_time END, \
+                 last_time = CASE WHEN excluded.last_time > ingest_coverage.last_time \
+                   THEN excluded.last_time ELSE ingest_coverage.last_time END, \
+                 rows = ingest_coverage.rows + excluded.rows",
+                &[
+                    batch.0.into(),
+                    c.stream.0.into(),
+                    c.subject.0.into(),
+                    c.first.into(),
+                    c.last.into(),
+                    c.rows.into(),
+                ],
+            )
+            .await
+            .map_err(|e| match e {
+                DbError::ForeignKey(_) => Error::invalid(
+                    "coverage",
+                    format!(
+                        "batch {batch}, stream {} or subject {} does not exist",
+                        c.stream, c.subject
+                    ),
+                ),
+                other => other.on("coverage", format!("{}/{}", c.stream, c.subject)),
+            })?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn coverage(&self, batch: BatchId) -> Result<Vec<SubjectCoverage>> {
+        self.connection()
+            .await?
+            .query(
+                "SELECT stream_id, subject_id, first_time, last_time, rows FROM ingest_coverage \
+                 WHERE batch_id = $1 ORDER BY stream_id, subject_id",
+                &[batch.0.into()],
+            )
+            .await?
+            .iter()
+            .map(subject_coverage)
+            .collect()
+    }
+
+    async fn org_coverage(
+        &self,
+        org: OrgId,
+        limit: i64,
+    ) -> Result<Vec<(BatchId, SubjectCoverage)>> {
+        validate::limit(limit)?;
+        self.connection()
+            .await?
+            .query(
+                "SELECT c.batch_id, c.stream_id, c.subject_id, c.first_time, c.last_time, c.rows \
+                 FROM ingest_coverage c JOIN ingest_batches b ON b.id = c.batch_id \
+                 WHERE b.org_id = $1 \
+                 ORDER BY b.started_at DESC, c.batch_id DESC, c.stream_id, c.subject_id LIMIT $2",
+                &[org.0.into(), limit.into()],
+            )
+            .await?
+            .iter()
+            .map(|row| Ok((BatchId(row.i64("batch_id")?), subject_coverage(row)?)))
             .collect()
     }
 

@@ -51,6 +51,7 @@ conformance! {
     files::readers_see_the_file_set_before_or_after_a_swap,
     operations::ingest_batches_finish_once_and_quality_reports_add_up,
     operations::quarantined_rows_keep_their_origin_and_stay_in_their_organization,
+    operations::ingest_coverage_widens_and_stays_in_its_organization,
     operations::connectors_are_claimed_by_one_node_at_a_time,
     operations::foods_are_replaced_by_id_and_stay_in_their_organization,
     operations::the_audit_log_is_append_only,

@@ -16,14 +16,15 @@ pub async fn migrations_apply_once_then_do_nothing(db: TestDatabase) {
             (2, "seed"),
             (3, "erased_subjects"),
             (4, "quarantine"),
-            (5, "foods")
+            (5, "foods"),
+            (6, "ingest_coverage")
         ]
     );
-    assert_eq!(first.version, 5);
+    assert_eq!(first.version, 6);
 
     let second = catalog::migrate(db.url()).await.unwrap();
     assert!(second.applied.is_empty(), "{second:?}");
-    assert_eq!(second.version, 5);
+    assert_eq!(second.version, 6);
 
     // The seed ran once: one default organization with one copy of each standard stream.
     let catalog = catalog::open(db.url()).await.unwrap();
@@ -40,7 +41,7 @@ pub async fn an_unmigrated_catalog_is_not_opened(db: TestDatabase) {
     else {
         unreachable!()
     };
-    assert_eq!((*found, *required), (0, 5));
+    assert_eq!((*found, *required), (0, 6));
     assert!(err.to_string().contains("run `healthai migrate"), "{err}");
 }
 
@@ -48,7 +49,7 @@ pub async fn a_newer_catalog_is_refused(db: TestDatabase) {
     catalog::migrate(db.url()).await.unwrap();
     db.execute_raw(
         "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
-         VALUES (6, 'from_the_future', '2031-01-01T00:00:00Z', '42')",
+         VALUES (7, 'from_the_future', '2031-01-01T00:00:00Z', '42')",
     )
     .await
     .unwrap();
@@ -62,7 +63,7 @@ pub async fn a_newer_catalog_is_refused(db: TestDatabase) {
         else {
             panic!("expected SchemaTooNew, got {err}");
         };
-        assert_eq!((*found, *supported), (6, 5));
+        assert_eq!((*found, *supported), (7, 6));
         assert!(err.to_string().contains("use a newer healthai"), "{err}");
     }
 }
@@ -81,7 +82,7 @@ pub async fn a_half_migrated_catalog_is_refused(db: TestDatabase) {
     // migrations apply in full.
     db.execute_raw("DROP TABLE organizations").await.unwrap();
     let report = catalog::migrate(db.url()).await.unwrap();
-    assert_eq!(report.applied.len(), 5);
+    assert_eq!(report.applied.len(), 6);
 
     // A history with a hole: a later migration recorded, an earlier one not.
     db.execute_raw("DELETE FROM refinery_schema_history WHERE version = 1")

@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use catalog::{
     AuditEntry, AuditOutcome, BatchCounts, BatchId, BatchStatus, ConnectorRun, ConnectorStatus,
     ErasureStatus, Error, Food, NewBatch, NewConnector, NewUser, Nutrients, QualityReport,
-    QuarantinedRow, Role, StreamId, SubjectId, SubjectProfile, TokenHash, testing::TestDatabase,
+    QuarantinedRow, Role, StreamId, SubjectCoverage, SubjectId, SubjectProfile, TokenHash, testing::TestDatabase,
 };
 use chrono::Duration;
 use serde_json::json;
@@ -829,4 +829,58 @@ pub async fn foods_are_replaced_by_id_and_stay_in_their_organization(db: TestDat
         Error::Invalid { .. }
     );
     assert_eq!(foods.list(org, 10).await.unwrap().len(), 2);
+}
+
+pub async fn ingest_coverage_widens_and_stays_in_its_organization(db: TestDatabase) {
+    let catalog = db.catalog().await;
+    let org = default_org(&catalog).await;
+    let hr = stream_id(&catalog, org, "heart_rate").await;
+    let ann = subject(&catalog, org, "ann").await;
+    let ingest = catalog.ingest();
+    let id = ingest
+        .begin_batch(batch(org, "heart_rate.csv"), t0())
+        .await
+        .unwrap()
+        .id;
+    let cover = |first: i64, last: i64, rows: i64| SubjectCoverage {
+        stream: hr,
+        subject: ann,
+        first: t0() + minutes(first),
+        last: t0() + minutes(last),
+        rows,
+    };
+    ingest
+        .record_coverage(id, vec![cover(10, 20, 11)])
+        .await
+        .unwrap();
+    // A second file of the same batch widens the span and adds its rows.
+    ingest
+        .record_coverage(id, vec![cover(5, 15, 4)])
+        .await
+        .unwrap();
+    assert_eq!(ingest.coverage(id).await.unwrap(), vec![cover(5, 20, 15)]);
+    assert_eq!(
+        ingest.org_coverage(org, 10).await.unwrap(),
+        vec![(id, cover(5, 20, 15))]
+    );
+    let other = catalog.organizations().create("other").await.unwrap().id;
+    assert!(ingest.org_coverage(other, 10).await.unwrap().is_empty());
+
+    assert_err!(
+        ingest.record_coverage(id, vec![cover(20, 10, 1)]).await,
+        Error::Invalid { .. }
+    );
+    assert_err!(
+        ingest.record_coverage(id, vec![cover(1, 2, 0)]).await,
+        Error::Invalid { .. }
+    );
+    let missing = SubjectCoverage {
+        subject: SubjectId(999_999),
+        ..cover(1, 2, 1)
+    };
+    assert_err!(
+        ingest.record_coverage(id, vec![missing]).await,
+        Error::Invalid { .. }
+    );
+    assert_eq!(ingest.coverage(id).await.unwrap().len(), 1);
 }

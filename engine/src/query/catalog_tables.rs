@@ -557,6 +557,48 @@ pub(crate) fn meta_and_system(
             ),
         ),
         (
+            "ingest_coverage",
+            table(
+                vec![
+                    field("batch_id", DataType::Int64, false),
+                    field("stream", DataType::Utf8, true),
+                    field("subject_id", DataType::Int64, false),
+                    field("first_time", timestamp(), false),
+                    field("last_time", timestamp(), false),
+                    field("rows", DataType::Int64, false),
+                ],
+                |catalog, cx| {
+                    Box::pin(async move {
+                        let coverage: Vec<_> = catalog
+                            .ingest()
+                            .org_coverage(cx.org, RECENT)
+                            .await?
+                            .into_iter()
+                            .filter(|(_, c)| !cx.hidden.contains(&c.subject.0))
+                            .collect();
+                        Ok(vec![
+                            Arc::new(Int64Array::from_iter_values(
+                                coverage.iter().map(|(b, _)| b.0),
+                            )) as ArrayRef,
+                            strings(coverage.iter().map(|(_, c)| stream_name(&cx, c.stream))),
+                            Arc::new(Int64Array::from_iter_values(
+                                coverage.iter().map(|(_, c)| c.subject.0),
+                            )),
+                            Arc::new(TimestampNanosecondArray::from_iter_values(
+                                coverage.iter().map(|(_, c)| nanos(c.first)),
+                            )),
+                            Arc::new(TimestampNanosecondArray::from_iter_values(
+                                coverage.iter().map(|(_, c)| nanos(c.last)),
+                            )),
+                            Arc::new(Int64Array::from_iter_values(
+                                coverage.iter().map(|(_, c)| c.rows),
+                            )),
+                        ])
+                    })
+                },
+            ),
+        ),
+        (
             "streams",
             table(
                 vec![
