@@ -211,7 +211,7 @@ fn malformed(file: &str, position: u64, problem: impl std::fmt::Display) -> Erro
 
 /// The values of the attributes named `keys` (by local name), unescaped; `None` where absent.
 /// Other attributes (such as the long `device`) are not decoded.
-fn attributes<const N: usize>(
+pub(super) fn attributes<const N: usize>(
     element: &BytesStart,
     decoder: Decoder,
     keys: [&[u8]; N],

@@ -2,6 +2,9 @@
 
 mod apple_health;
 mod generic;
+mod gpx;
+mod tcx;
+mod track;
 mod zip_archive;
 
 use std::{
@@ -29,6 +32,10 @@ pub enum Format {
     Arrow,
     /// Apple Health `export.xml` (also inside `export.zip`).
     AppleHealth,
+    /// GPX 1.0/1.1 tracks: activity samples and workouts.
+    Gpx,
+    /// Garmin Training Center (TCX) activities: activity samples and workouts.
+    Tcx,
 }
 
 impl std::str::FromStr for Format {
@@ -42,9 +49,11 @@ impl std::str::FromStr for Format {
             "parquet" => Format::Parquet,
             "arrow" | "ipc" | "feather" => Format::Arrow,
             "apple-health" | "apple_health" => Format::AppleHealth,
+            "gpx" => Format::Gpx,
+            "tcx" => Format::Tcx,
             other => {
                 return Err(format!(
-                    "unknown format '{other}': auto, csv, ndjson, parquet, arrow or apple-health"
+                    "unknown format '{other}': auto, csv, ndjson, parquet, arrow, apple-health, gpx or tcx"
                 ));
             }
         })
@@ -60,6 +69,8 @@ impl Format {
             Format::Parquet => "parquet",
             Format::Arrow => "arrow",
             Format::AppleHealth => "apple-health",
+            Format::Gpx => "gpx",
+            Format::Tcx => "tcx",
         }
     }
 
@@ -188,6 +199,12 @@ pub fn detect(input: &Input) -> Result<Format> {
     if apple_health::sniff(&head) {
         return Ok(Format::AppleHealth);
     }
+    if gpx::sniff(&head) {
+        return Ok(Format::Gpx);
+    }
+    if tcx::sniff(&head) {
+        return Ok(Format::Tcx);
+    }
     let text = String::from_utf8_lossy(&head);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     match input.extension().as_str() {
@@ -195,6 +212,8 @@ pub fn detect(input: &Input) -> Result<Format> {
         "ndjson" | "jsonl" => return Ok(Format::Ndjson),
         "parquet" => return Ok(Format::Parquet),
         "arrow" | "arrows" | "ipc" | "feather" => return Ok(Format::Arrow),
+        "gpx" => return Ok(Format::Gpx),
+        "tcx" => return Ok(Format::Tcx),
         _ => {}
     }
     if trimmed.starts_with('{') && !trimmed.contains("\"resourceType\"") {
@@ -206,7 +225,7 @@ pub fn detect(input: &Input) -> Result<Format> {
     }
     Err(Error::file(
         &input.name,
-        "cannot tell its format: use --format csv, ndjson, parquet, arrow or apple-health",
+        "cannot tell its format: use --format csv, ndjson, parquet, arrow, apple-health, gpx or tcx",
     ))
 }
 
@@ -265,6 +284,8 @@ pub fn read(
         Format::Parquet => generic::columnar(input.clone(), generic(&input)?, map, sink, true),
         Format::Arrow => generic::columnar(input.clone(), generic(&input)?, map, sink, false),
         Format::AppleHealth => apple_health::read(input, sink),
+        Format::Gpx => gpx::read(input, sink),
+        Format::Tcx => tcx::read(input, sink),
         Format::Auto => {
             let format = detect(&input)?;
             read(input, format, stream, map, sink)
@@ -285,6 +306,22 @@ mod tests {
             ("a.data", b"{\"subject\":\"S1\"}\n", Format::Ndjson),
             ("a.bin", b"PAR1\x15\x04", Format::Parquet),
             ("a.bin", b"ARROW1\0\0", Format::Arrow),
+            (
+                "a.xml",
+                b"<?xml version=\"1.0\"?>\n<gpx version=\"1.1\">",
+                Format::Gpx,
+            ),
+            (
+                "a.GPX",
+                b"<?xml version=\"1.0\"?>\n<!-- long comment -->",
+                Format::Gpx,
+            ),
+            (
+                "a.xml",
+                b"<?xml version=\"1.0\"?>\n<TrainingCenterDatabase xmlns=\"x\">",
+                Format::Tcx,
+            ),
+            ("a.tcx", b"<?xml version=\"1.0\"?>\n", Format::Tcx),
         ];
         for (name, bytes, expected) in cases {
             assert_eq!(
@@ -292,6 +329,9 @@ mod tests {
                 expected,
                 "{name}"
             );
+        }
+        for name in ["gpx", "tcx", "apple-health"] {
+            assert_eq!(name.parse::<Format>().unwrap().name(), name);
         }
         let err = detect(&Input::bytes("mystery.bin", b"\x00\x01\x02".to_vec())).unwrap_err();
         assert!(
