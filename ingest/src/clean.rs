@@ -188,49 +188,82 @@ pub fn clean(
 
 /// Keeps the last of the rows that share a series key and time, counting the others as
 /// duplicates. Rows of `batch` must be in arrival order.
+///
+/// Runs on every row of an import, so it allocates nothing per row: text key columns become
+/// small integers (consecutive repeats, the usual case, skip the lookup), and rows are sorted
+/// by (subject, time, key, arrival) in parallel so that duplicates end up side by side.
 pub fn deduplicate(
     schema: &StreamSchema,
     batch: RecordBatch,
     stats: &mut Stats,
 ) -> Result<RecordBatch, ArrowError> {
     let stream = schema.stream();
-    let key_columns: Vec<usize> = stream
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.role == ColumnRole::Key && c.name != "subject_id")
-        .map(|(i, _)| i)
-        .collect();
     let arrow = schema.arrow_schema();
     let (subject, time) = (arrow.index_of("subject_id")?, arrow.index_of("time")?);
     let subjects = batch.column(subject).as_primitive::<Int64Type>();
     let times = batch.column(time).as_primitive::<TimestampNanosecondType>();
-    let keys: Vec<&StringArray> = key_columns
+    let rows = batch.num_rows();
+    let mut keys = vec![0u32; rows];
+    let mut combined: HashMap<(u32, u32), u32> = HashMap::new();
+    let key_columns = stream
+        .columns
         .iter()
-        .filter_map(|i| batch.column(*i).as_string_opt::<i32>())
-        .collect();
-    let mut last: HashMap<(i64, i64, Vec<&str>), usize> = HashMap::with_capacity(batch.num_rows());
-    for row in 0..batch.num_rows() {
-        let key = (
-            subjects.value(row),
-            times.value(row),
-            keys.iter().map(|k| k.value(row)).collect::<Vec<_>>(),
-        );
-        last.insert(key, row);
+        .enumerate()
+        .filter(|(_, c)| c.role == ColumnRole::Key && c.name != "subject_id")
+        .filter_map(|(i, _)| batch.column(i).as_string_opt::<i32>());
+    for (position, column) in key_columns.enumerate() {
+        let ids = intern(column);
+        if position == 0 {
+            keys = ids;
+            continue;
+        }
+        for (key, id) in keys.iter_mut().zip(ids) {
+            let next = combined.len() as u32;
+            *key = *combined.entry((*key, id)).or_insert(next);
+        }
     }
-    let duplicates = batch.num_rows() - last.len();
+    let mut order: Vec<(i64, i64, u32, u32)> = (0..rows)
+        .map(|row| (subjects.value(row), times.value(row), keys[row], row as u32))
+        .collect();
+    order.par_sort_unstable();
+    let mut keep = vec![true; rows];
+    let mut duplicates = 0usize;
+    for pair in order.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        if (a.0, a.1, a.2) == (b.0, b.1, b.2) {
+            // Sorted by arrival within a key: the later row wins.
+            keep[a.3 as usize] = false;
+            duplicates += 1;
+        }
+    }
     let count = stats.rule(ROW, DUPLICATE);
-    count.checked += batch.num_rows() as u64;
+    count.checked += rows as u64;
     count.corrected += duplicates as u64;
     if duplicates == 0 {
         return Ok(batch);
     }
     stats.rows_accepted -= duplicates as u64;
-    let mut keep = vec![false; batch.num_rows()];
-    for row in last.into_values() {
-        keep[row] = true;
-    }
     filter_record_batch(&batch, &BooleanArray::from(keep))
+}
+
+/// A small integer per distinct value of a text column, in the order values first appear.
+fn intern(column: &StringArray) -> Vec<u32> {
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let mut previous: Option<(&str, u32)> = None;
+    (0..column.len())
+        .map(|row| {
+            let value = column.value(row);
+            match previous {
+                Some((text, id)) if text == value => id,
+                _ => {
+                    let next = ids.len() as u32;
+                    let id = *ids.entry(value).or_insert(next);
+                    previous = Some((value, id));
+                    id
+                }
+            }
+        })
+        .collect()
 }
 
 /// One chunk of an extract being cleaned.

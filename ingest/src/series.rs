@@ -243,18 +243,38 @@ pub(crate) fn cover(
     let times = batch
         .column(arrow.index_of("time")?)
         .as_primitive::<TimestampNanosecondType>();
-    for (subject, time) in subjects.values().iter().zip(times.values().iter()) {
-        stats
-            .coverage
-            .entry(*subject)
-            .and_modify(|c| c.add(*time))
-            .or_insert(Coverage {
-                first: *time,
-                last: *time,
-                rows: 1,
-            });
+    // Files list a subject's rows together: add up runs of one subject, look up once a run.
+    let mut run: Option<(i64, Coverage)> = None;
+    for (&subject, &time) in subjects.values().iter().zip(times.values().iter()) {
+        match &mut run {
+            Some((current, coverage)) if *current == subject => coverage.add(time),
+            _ => {
+                if let Some((current, coverage)) = run.take() {
+                    merge_coverage(stats, current, &coverage);
+                }
+                run = Some((
+                    subject,
+                    Coverage {
+                        first: time,
+                        last: time,
+                        rows: 1,
+                    },
+                ));
+            }
+        }
+    }
+    if let Some((current, coverage)) = run {
+        merge_coverage(stats, current, &coverage);
     }
     Ok(())
+}
+
+fn merge_coverage(stats: &mut Stats, subject: i64, coverage: &Coverage) {
+    stats
+        .coverage
+        .entry(subject)
+        .and_modify(|c| c.merge(coverage))
+        .or_insert(*coverage);
 }
 
 /// The rows of one subject: how many, and their first and last instant (ns).
