@@ -1,7 +1,10 @@
 //! File formats: which one a file is, and the readers that turn each into [`Extract`]s.
 
 mod apple_health;
+mod fitbit;
 mod generic;
+mod google_fit;
+mod text_rows;
 mod zip_archive;
 
 use std::{
@@ -29,6 +32,10 @@ pub enum Format {
     Arrow,
     /// Apple Health `export.xml` (also inside `export.zip`).
     AppleHealth,
+    /// Fitbit account exports (per-day JSON) and Fitabase CSV files.
+    Fitbit,
+    /// Google Fit's daily activity CSV files (Google Takeout).
+    GoogleFit,
 }
 
 impl std::str::FromStr for Format {
@@ -42,9 +49,12 @@ impl std::str::FromStr for Format {
             "parquet" => Format::Parquet,
             "arrow" | "ipc" | "feather" => Format::Arrow,
             "apple-health" | "apple_health" => Format::AppleHealth,
+            "fitbit" => Format::Fitbit,
+            "google-fit" | "google_fit" => Format::GoogleFit,
             other => {
                 return Err(format!(
-                    "unknown format '{other}': auto, csv, ndjson, parquet, arrow or apple-health"
+                    "unknown format '{other}': auto, csv, ndjson, parquet, arrow, apple-health, \
+                     fitbit or google-fit"
                 ));
             }
         })
@@ -60,6 +70,8 @@ impl Format {
             Format::Parquet => "parquet",
             Format::Arrow => "arrow",
             Format::AppleHealth => "apple-health",
+            Format::Fitbit => "fitbit",
+            Format::GoogleFit => "google-fit",
         }
     }
 
@@ -180,6 +192,13 @@ pub fn detect(input: &Input) -> Result<Format> {
     if apple_health::sniff(&head) {
         return Ok(Format::AppleHealth);
     }
+    // Before the generic CSV and JSON guesses, which would claim these files too.
+    if fitbit::recognizes(input, &head) {
+        return Ok(Format::Fitbit);
+    }
+    if google_fit::sniff(&head) {
+        return Ok(Format::GoogleFit);
+    }
     let text = String::from_utf8_lossy(&head);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     match input.extension().as_str() {
@@ -198,7 +217,8 @@ pub fn detect(input: &Input) -> Result<Format> {
     }
     Err(Error::file(
         &input.name,
-        "cannot tell its format: use --format csv, ndjson, parquet, arrow or apple-health",
+        "cannot tell its format: use --format csv, ndjson, parquet, arrow, apple-health, fitbit \
+         or google-fit",
     ))
 }
 
@@ -239,12 +259,28 @@ pub fn archive_entries(input: &Input) -> Result<Vec<Input>> {
     zip_archive::entries(input)
 }
 
+/// What the files of a batch tell the readers about each other, learned before any is
+/// read: the unit of a Fitbit export's weights (its profile), the Fitabase folders with
+/// minute steps.
+#[derive(Debug, Clone, Default)]
+pub struct Survey {
+    fitbit: fitbit::Survey,
+}
+
+/// Looks at the files of a batch (archive entries included) before they are read.
+pub fn survey(inputs: &[Input]) -> Survey {
+    Survey {
+        fitbit: fitbit::survey(inputs),
+    }
+}
+
 /// Reads a file into extracts; generic formats feed `stream`, the others name theirs.
 pub fn read(
     input: Input,
     format: Format,
     stream: Option<&str>,
     map: &ColumnMap,
+    survey: &Survey,
     sink: &mut Sink,
 ) -> Result<()> {
     let generic = |input: &Input| {
@@ -257,9 +293,11 @@ pub fn read(
         Format::Parquet => generic::columnar(input.clone(), generic(&input)?, map, sink, true),
         Format::Arrow => generic::columnar(input.clone(), generic(&input)?, map, sink, false),
         Format::AppleHealth => apple_health::read(input, sink),
+        Format::Fitbit => fitbit::read(input, &survey.fitbit, sink),
+        Format::GoogleFit => google_fit::read(input, sink),
         Format::Auto => {
             let format = detect(&input)?;
-            read(input, format, stream, map, sink)
+            read(input, format, stream, map, survey, sink)
         }
     }
 }
@@ -277,6 +315,21 @@ mod tests {
             ("a.data", b"{\"subject\":\"S1\"}\n", Format::Ndjson),
             ("a.bin", b"PAR1\x15\x04", Format::Parquet),
             ("a.bin", b"ARROW1\0\0", Format::Arrow),
+            (
+                "Takeout/Fitbit/Global Export Data/steps-2020-01-01.json",
+                b"[{\"dateTime\":\"01/01/20 00:00:00\",\"value\":\"0\"}]",
+                Format::Fitbit,
+            ),
+            (
+                "heartrate_seconds_merged.csv",
+                b"Id,Time,Value\n2022484408,4/12/2016 7:21:00 AM,97\n",
+                Format::Fitbit,
+            ),
+            (
+                "Takeout/Fit/Daily activity metrics/2020-01-01.csv",
+                b"Start time,End time,Move Minutes count,Calories (kcal)\n",
+                Format::GoogleFit,
+            ),
         ];
         for (name, bytes, expected) in cases {
             assert_eq!(
