@@ -15,7 +15,8 @@ pub(crate) struct IngestArgs {
     /// Files or directories (walked) to ingest
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// auto (from each file's name and content), csv, ndjson, parquet or arrow
+    /// auto (from each file's name and content), csv, ndjson, parquet, arrow, apple-health,
+    /// fitbit or google-fit
     #[arg(long, default_value = "auto")]
     format: Format,
     /// The stream generic files feed; by default the stream their name starts with
@@ -231,7 +232,10 @@ fn print_report(out: &mut impl Write, report: &IngestReport, seconds: f64) -> st
         .collect();
     if !covered.is_empty() {
         writeln!(out)?;
-        writeln!(out, "time covered (per stream: subjects, span, fewest rows):")?;
+        writeln!(
+            out,
+            "time covered (per stream: subjects, span, fewest rows):"
+        )?;
         for line in covered {
             writeln!(out, "  {line}")?;
         }

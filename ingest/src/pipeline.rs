@@ -25,7 +25,7 @@ use crate::{
     Error, Result,
     clean::{self, Cleaned, Rejection, Stats},
     extract::{Extract, SUBJECT, SUBJECT_ID},
-    formats::{self, ColumnMap, Format, Input},
+    formats::{self, ColumnMap, Format, Input, Survey},
     profiles::{self, PROFILES},
     series,
     subjects::Subjects,
@@ -240,13 +240,16 @@ pub async fn ingest_inputs(
         .iter()
         .filter_map(|(name, stats)| Some((run.streams.get(name)?.id(), stats)))
         .flat_map(|(stream, stats)| {
-            stats.coverage.iter().map(move |(subject, c)| SubjectCoverage {
-                stream,
-                subject: SubjectId(*subject),
-                first: DateTime::from_timestamp_nanos(c.first),
-                last: DateTime::from_timestamp_nanos(c.last),
-                rows: i64::try_from(c.rows).unwrap_or(i64::MAX),
-            })
+            stats
+                .coverage
+                .iter()
+                .map(move |(subject, c)| SubjectCoverage {
+                    stream,
+                    subject: SubjectId(*subject),
+                    first: DateTime::from_timestamp_nanos(c.first),
+                    last: DateTime::from_timestamp_nanos(c.last),
+                    rows: i64::try_from(c.rows).unwrap_or(i64::MAX),
+                })
         })
         .collect();
     let ingest = catalog.ingest();
@@ -298,6 +301,12 @@ impl Run<'_> {
         }
         self.report.files = inputs.len() + self.report.failed.len();
         progress.files_found(self.report.files as u64);
+        // What one file of an export tells the readers of the others; reads small files.
+        let listed = inputs.clone();
+        let survey = tokio::task::spawn_blocking(move || formats::survey(&listed))
+            .await
+            .map(Arc::new)
+            .map_err(|e| Error::file("ingest", format!("surveying the files stopped: {e}")))?;
         // Profiles first: the readings' local times need the subjects' time zones.
         let (profiles, readings): (Vec<Input>, Vec<Input>) = inputs
             .into_iter()
@@ -305,7 +314,7 @@ impl Run<'_> {
         for input in profiles.into_iter().chain(readings) {
             let name = input.name.to_string();
             progress.file_started(&name, 0);
-            match self.file(input, progress).await {
+            match self.file(input, &survey, progress).await {
                 Ok(rows) => self.write(rows).await?,
                 Err(Error::File { file, problem }) => self.report.failed.push((file, problem)),
                 Err(other) => return Err(other),
@@ -316,13 +325,18 @@ impl Run<'_> {
     }
 
     /// Reads and cleans one file; nothing is written yet.
-    async fn file(&mut self, input: Input, progress: &dyn Progress) -> Result<FileRows> {
+    async fn file(
+        &mut self,
+        input: Input,
+        survey: &Arc<Survey>,
+        progress: &dyn Progress,
+    ) -> Result<FileRows> {
         let format = match self.options.format {
             Format::Auto => formats::detect(&input)?,
             given => given,
         };
         if input.stem() == PROFILES {
-            return self.profiles(input, format).await;
+            return self.profiles(input, format, survey).await;
         }
         if input.stem() == "foods" {
             return Err(Error::file(
@@ -340,12 +354,20 @@ impl Run<'_> {
         };
         let (sender, mut receiver) = mpsc::channel::<Extract>(READ_AHEAD);
         let map = self.options.map.clone();
+        let survey = survey.clone();
         let reader = tokio::task::spawn_blocking(move || {
-            formats::read(input, format, stream.as_deref(), &map, &mut |extract| {
-                sender
-                    .blocking_send(extract)
-                    .map_err(|_| Error::file("ingest", "cleaning stopped"))
-            })
+            formats::read(
+                input,
+                format,
+                stream.as_deref(),
+                &map,
+                &survey,
+                &mut |extract| {
+                    sender
+                        .blocking_send(extract)
+                        .map_err(|_| Error::file("ingest", "cleaning stopped"))
+                },
+            )
         });
         let mut rows = FileRows::default();
         let mut subjects = Subjects::new(self.engine, self.principal.org.id, "ingest");
@@ -368,14 +390,27 @@ impl Run<'_> {
         Ok(rows)
     }
 
-    async fn profiles(&mut self, input: Input, format: Format) -> Result<FileRows> {
+    async fn profiles(
+        &mut self,
+        input: Input,
+        format: Format,
+        survey: &Arc<Survey>,
+    ) -> Result<FileRows> {
         let map = self.options.map.clone();
+        let survey = survey.clone();
         let mut extracts = Vec::new();
         let read = tokio::task::spawn_blocking(move || {
-            formats::read(input, format, Some(PROFILES), &map, &mut |extract| {
-                extracts.push(extract);
-                Ok(())
-            })
+            formats::read(
+                input,
+                format,
+                Some(PROFILES),
+                &map,
+                &survey,
+                &mut |extract| {
+                    extracts.push(extract);
+                    Ok(())
+                },
+            )
             .map(|()| extracts)
         })
         .await

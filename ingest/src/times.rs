@@ -4,7 +4,8 @@
 //! wall-clock time in the subject's home time zone, converted to UTC with that zone's rules
 //! (DST included). Accepted shapes: ISO 8601 / RFC 3339 with `T` or a space, optional seconds
 //! and fraction; a bare date; Apple Health's `2026-03-01 06:00:00 +0100`; the US
-//! `M/D/YYYY h:mm:ss AM` of Fitbit exports; epoch seconds or milliseconds.
+//! `M/D/YYYY h:mm:ss AM` of Fitabase files and the `MM/DD/YY HH:MM:SS` of Fitbit account
+//! exports; epoch seconds or milliseconds.
 
 use chrono::{LocalResult, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
@@ -147,8 +148,16 @@ fn us(s: &[u8]) -> Option<When> {
     let mut parts = date.split('/');
     let month: i64 = parts.next()?.parse().ok()?;
     let day: i64 = parts.next()?.parse().ok()?;
-    let year: i64 = parts.next()?.parse().ok()?;
-    if parts.next().is_some() || year < 1000 {
+    let year_text = parts.next()?;
+    let year: i64 = year_text.parse().ok()?;
+    // Two-digit years as POSIX `%y` reads them: 69–99 are 1969–1999, 00–68 are 2000–2068.
+    let year = match (year_text.len(), year) {
+        (2, 69..) => 1900 + year,
+        (2, _) => 2000 + year,
+        (_, 1000..) => year,
+        _ => return None,
+    };
+    if parts.next().is_some() {
         return None;
     }
     let time = time.trim();
@@ -173,6 +182,53 @@ fn us(s: &[u8]) -> Option<When> {
     Some(When::Local(
         (date * 86_400 + hour * 3600 + minute * 60 + second) * NANOS_PER_SECOND,
     ))
+}
+
+/// Writes a parsed time back as text [`parse`] reads: ISO 8601, with `Z` for an instant and
+/// no offset for a wall-clock time. Readers use it for times they compute (the end of an
+/// interval given as a start and a duration).
+pub(crate) fn write(when: When, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+    let (nanos, zone) = match when {
+        When::Instant(n) => (n, "Z"),
+        When::Local(n) => (n, ""),
+    };
+    let seconds = nanos.div_euclid(NANOS_PER_SECOND);
+    let fraction = nanos.rem_euclid(NANOS_PER_SECOND);
+    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+    let of_day = seconds.rem_euclid(86_400);
+    let (hour, minute, second) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
+    write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}"
+    )?;
+    if fraction != 0 {
+        write!(out, ".{fraction:09}")?;
+    }
+    out.write_str(zone)
+}
+
+impl When {
+    /// The same kind of time, `nanos` later.
+    pub(crate) fn plus(self, nanos: i64) -> Option<When> {
+        match self {
+            When::Instant(n) => n.checked_add(nanos).map(When::Instant),
+            When::Local(n) => n.checked_add(nanos).map(When::Local),
+        }
+    }
+}
+
+/// The proleptic Gregorian date of a day since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -299,6 +355,66 @@ mod tests {
             parse("2026-03-01"),
             Some(When::Local(t - 6 * 3600 * NANOS_PER_SECOND))
         );
+    }
+
+    #[test]
+    fn fitbit_two_digit_years_are_wall_clock_times() {
+        let local = |rfc3339: &str| Some(When::Local(instant(rfc3339)));
+        assert_eq!(parse("01/01/20 00:00:05"), local("2020-01-01T00:00:05Z"));
+        assert_eq!(parse("03/29/20 02:30:00"), local("2020-03-29T02:30:00Z"));
+        assert_eq!(parse("12/31/99 23:59:59"), local("1999-12-31T23:59:59Z"));
+        assert_eq!(parse("01/01/68"), local("2068-01-01T00:00:00Z"));
+        assert_eq!(parse("4/12/2016 7:21:00 AM"), local("2016-04-12T07:21:00Z"));
+        assert_eq!(parse("02/30/20 00:00:00"), None);
+        assert_eq!(
+            parse("01/01/020 00:00:00"),
+            None,
+            "three digits are no year"
+        );
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let Some(When::Local(wall)) = parse("03/29/20 02:30:00") else {
+            panic!("not local")
+        };
+        assert_eq!(
+            place(wall, paris),
+            Some(Placed::Skipped(instant("2020-03-29T01:30:00Z"))),
+            "in the hour Paris skipped that night"
+        );
+    }
+
+    #[test]
+    fn written_times_read_back() {
+        let text = |when| {
+            let mut out = String::new();
+            write(when, &mut out).unwrap();
+            out
+        };
+        for (when, expected) in [
+            (
+                When::Local(instant("2020-01-01T23:10:30Z")),
+                "2020-01-01T23:10:30",
+            ),
+            (
+                When::Instant(instant("2020-02-29T00:00:00Z")),
+                "2020-02-29T00:00:00Z",
+            ),
+            (
+                When::Instant(instant("1969-12-31T23:59:59.25Z")),
+                "1969-12-31T23:59:59.250000000Z",
+            ),
+            (
+                When::Local(instant("2100-03-01T12:00:00Z")),
+                "2100-03-01T12:00:00",
+            ),
+        ] {
+            assert_eq!(text(when), expected);
+            assert_eq!(parse(&text(when)), Some(when), "{expected}");
+        }
+        assert_eq!(
+            When::Local(0).plus(60 * NANOS_PER_SECOND),
+            Some(When::Local(60 * NANOS_PER_SECOND))
+        );
+        assert_eq!(When::Instant(i64::MAX).plus(1), None);
     }
 
     #[test]

@@ -3,7 +3,8 @@ use std::collections::BTreeSet;
 use catalog::{
     AuditEntry, AuditOutcome, BatchCounts, BatchId, BatchStatus, ConnectorRun, ConnectorStatus,
     ErasureStatus, Error, Food, NewBatch, NewConnector, NewUser, Nutrients, QualityReport,
-    QuarantinedRow, Role, StreamId, SubjectCoverage, SubjectId, SubjectProfile, TokenHash, testing::TestDatabase,
+    QuarantinedRow, Role, StreamId, SubjectCoverage, SubjectId, SubjectProfile, TokenHash,
+    testing::TestDatabase,
 };
 use chrono::Duration;
 use serde_json::json;

@@ -1,9 +1,12 @@
 //! File formats: which one a file is, and the readers that turn each into [`Extract`]s.
 
 mod apple_health;
+mod fitbit;
 mod generic;
+mod google_fit;
 mod gpx;
 mod tcx;
+mod text_rows;
 mod track;
 mod zip_archive;
 
@@ -21,6 +24,10 @@ use crate::{Error, Result, extract::Extract};
 /// Where the extracts of a file go, one by one, as the reader produces them.
 pub(crate) type Sink<'a> = dyn FnMut(Extract) -> Result<()> + 'a;
 
+/// The formats `--format` accepts besides `auto`, for messages.
+const FORMAT_NAMES: &str =
+    "csv, ndjson, parquet, arrow, apple-health, gpx, tcx, fitbit or google-fit";
+
 /// The formats `healthai ingest --format` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -36,6 +43,10 @@ pub enum Format {
     Gpx,
     /// Garmin Training Center (TCX) activities: activity samples and workouts.
     Tcx,
+    /// Fitbit account exports (per-day JSON) and Fitabase CSV files.
+    Fitbit,
+    /// Google Fit's daily activity CSV files (Google Takeout).
+    GoogleFit,
 }
 
 impl std::str::FromStr for Format {
@@ -51,10 +62,10 @@ impl std::str::FromStr for Format {
             "apple-health" | "apple_health" => Format::AppleHealth,
             "gpx" => Format::Gpx,
             "tcx" => Format::Tcx,
+            "fitbit" => Format::Fitbit,
+            "google-fit" | "google_fit" => Format::GoogleFit,
             other => {
-                return Err(format!(
-                    "unknown format '{other}': auto, csv, ndjson, parquet, arrow, apple-health, gpx or tcx"
-                ));
+                return Err(format!("unknown format '{other}': auto, {FORMAT_NAMES}"));
             }
         })
     }
@@ -71,6 +82,8 @@ impl Format {
             Format::AppleHealth => "apple-health",
             Format::Gpx => "gpx",
             Format::Tcx => "tcx",
+            Format::Fitbit => "fitbit",
+            Format::GoogleFit => "google-fit",
         }
     }
 
@@ -205,6 +218,13 @@ pub fn detect(input: &Input) -> Result<Format> {
     if tcx::sniff(&head) {
         return Ok(Format::Tcx);
     }
+    // Before the generic CSV and JSON guesses, which would claim these files too.
+    if fitbit::recognizes(input, &head) {
+        return Ok(Format::Fitbit);
+    }
+    if google_fit::sniff(&head) {
+        return Ok(Format::GoogleFit);
+    }
     let text = String::from_utf8_lossy(&head);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     match input.extension().as_str() {
@@ -225,7 +245,7 @@ pub fn detect(input: &Input) -> Result<Format> {
     }
     Err(Error::file(
         &input.name,
-        "cannot tell its format: use --format csv, ndjson, parquet, arrow, apple-health, gpx or tcx",
+        format!("cannot tell its format: use --format {FORMAT_NAMES}"),
     ))
 }
 
@@ -266,12 +286,28 @@ pub fn archive_entries(input: &Input) -> Result<Vec<Input>> {
     zip_archive::entries(input)
 }
 
+/// What the files of a batch tell the readers about each other, learned before any is
+/// read: the unit of a Fitbit export's weights (its profile), the Fitabase folders with
+/// minute steps.
+#[derive(Debug, Clone, Default)]
+pub struct Survey {
+    fitbit: fitbit::Survey,
+}
+
+/// Looks at the files of a batch (archive entries included) before they are read.
+pub fn survey(inputs: &[Input]) -> Survey {
+    Survey {
+        fitbit: fitbit::survey(inputs),
+    }
+}
+
 /// Reads a file into extracts; generic formats feed `stream`, the others name theirs.
 pub fn read(
     input: Input,
     format: Format,
     stream: Option<&str>,
     map: &ColumnMap,
+    survey: &Survey,
     sink: &mut Sink,
 ) -> Result<()> {
     let generic = |input: &Input| {
@@ -286,9 +322,11 @@ pub fn read(
         Format::AppleHealth => apple_health::read(input, sink),
         Format::Gpx => gpx::read(input, sink),
         Format::Tcx => tcx::read(input, sink),
+        Format::Fitbit => fitbit::read(input, &survey.fitbit, sink),
+        Format::GoogleFit => google_fit::read(input, sink),
         Format::Auto => {
             let format = detect(&input)?;
-            read(input, format, stream, map, sink)
+            read(input, format, stream, map, survey, sink)
         }
     }
 }
@@ -322,6 +360,21 @@ mod tests {
                 Format::Tcx,
             ),
             ("a.tcx", b"<?xml version=\"1.0\"?>\n", Format::Tcx),
+            (
+                "Takeout/Fitbit/Global Export Data/steps-2020-01-01.json",
+                b"[{\"dateTime\":\"01/01/20 00:00:00\",\"value\":\"0\"}]",
+                Format::Fitbit,
+            ),
+            (
+                "heartrate_seconds_merged.csv",
+                b"Id,Time,Value\n2022484408,4/12/2016 7:21:00 AM,97\n",
+                Format::Fitbit,
+            ),
+            (
+                "Takeout/Fit/Daily activity metrics/2020-01-01.csv",
+                b"Start time,End time,Move Minutes count,Calories (kcal)\n",
+                Format::GoogleFit,
+            ),
         ];
         for (name, bytes, expected) in cases {
             assert_eq!(
@@ -330,7 +383,7 @@ mod tests {
                 "{name}"
             );
         }
-        for name in ["gpx", "tcx", "apple-health"] {
+        for name in ["gpx", "tcx", "apple-health", "fitbit", "google-fit"] {
             assert_eq!(name.parse::<Format>().unwrap().name(), name);
         }
         let err = detect(&Input::bytes("mystery.bin", b"\x00\x01\x02".to_vec())).unwrap_err();
