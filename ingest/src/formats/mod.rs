@@ -1,6 +1,7 @@
 //! File formats: which one a file is, and the readers that turn each into [`Extract`]s.
 
 mod apple_health;
+mod fit;
 mod generic;
 mod zip_archive;
 
@@ -29,6 +30,8 @@ pub enum Format {
     Arrow,
     /// Apple Health `export.xml` (also inside `export.zip`).
     AppleHealth,
+    /// Garmin FIT files: activities, monitoring, weigh-ins.
+    Fit,
 }
 
 impl std::str::FromStr for Format {
@@ -42,9 +45,10 @@ impl std::str::FromStr for Format {
             "parquet" => Format::Parquet,
             "arrow" | "ipc" | "feather" => Format::Arrow,
             "apple-health" | "apple_health" => Format::AppleHealth,
+            "fit" => Format::Fit,
             other => {
                 return Err(format!(
-                    "unknown format '{other}': auto, csv, ndjson, parquet, arrow or apple-health"
+                    "unknown format '{other}': auto, csv, ndjson, parquet, arrow, apple-health or fit"
                 ));
             }
         })
@@ -60,6 +64,7 @@ impl Format {
             Format::Parquet => "parquet",
             Format::Arrow => "arrow",
             Format::AppleHealth => "apple-health",
+            Format::Fit => "fit",
         }
     }
 
@@ -180,6 +185,9 @@ pub fn detect(input: &Input) -> Result<Format> {
     if apple_health::sniff(&head) {
         return Ok(Format::AppleHealth);
     }
+    if fit::sniff(&head) {
+        return Ok(Format::Fit);
+    }
     let text = String::from_utf8_lossy(&head);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     match input.extension().as_str() {
@@ -187,6 +195,7 @@ pub fn detect(input: &Input) -> Result<Format> {
         "ndjson" | "jsonl" => return Ok(Format::Ndjson),
         "parquet" => return Ok(Format::Parquet),
         "arrow" | "arrows" | "ipc" | "feather" => return Ok(Format::Arrow),
+        "fit" => return Ok(Format::Fit),
         _ => {}
     }
     if trimmed.starts_with('{') && !trimmed.contains("\"resourceType\"") {
@@ -198,7 +207,7 @@ pub fn detect(input: &Input) -> Result<Format> {
     }
     Err(Error::file(
         &input.name,
-        "cannot tell its format: use --format csv, ndjson, parquet, arrow or apple-health",
+        "cannot tell its format: use --format csv, ndjson, parquet, arrow, apple-health or fit",
     ))
 }
 
@@ -257,6 +266,7 @@ pub fn read(
         Format::Parquet => generic::columnar(input.clone(), generic(&input)?, map, sink, true),
         Format::Arrow => generic::columnar(input.clone(), generic(&input)?, map, sink, false),
         Format::AppleHealth => apple_health::read(input, sink),
+        Format::Fit => fit::read(input, sink),
         Format::Auto => {
             let format = detect(&input)?;
             read(input, format, stream, map, sink)
