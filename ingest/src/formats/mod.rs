@@ -1,6 +1,7 @@
 //! File formats: which one a file is, and the readers that turn each into [`Extract`]s.
 
 mod apple_health;
+mod fit;
 mod fitbit;
 mod generic;
 mod google_fit;
@@ -26,7 +27,7 @@ pub(crate) type Sink<'a> = dyn FnMut(Extract) -> Result<()> + 'a;
 
 /// The formats `--format` accepts besides `auto`, for messages.
 const FORMAT_NAMES: &str =
-    "csv, ndjson, parquet, arrow, apple-health, gpx, tcx, fitbit or google-fit";
+    "csv, ndjson, parquet, arrow, apple-health, fit, gpx, tcx, fitbit or google-fit";
 
 /// The formats `healthai ingest --format` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,8 @@ pub enum Format {
     Fitbit,
     /// Google Fit's daily activity CSV files (Google Takeout).
     GoogleFit,
+    /// Garmin FIT files: activities, monitoring, weigh-ins.
+    Fit,
 }
 
 impl std::str::FromStr for Format {
@@ -64,6 +67,7 @@ impl std::str::FromStr for Format {
             "tcx" => Format::Tcx,
             "fitbit" => Format::Fitbit,
             "google-fit" | "google_fit" => Format::GoogleFit,
+            "fit" => Format::Fit,
             other => {
                 return Err(format!("unknown format '{other}': auto, {FORMAT_NAMES}"));
             }
@@ -84,6 +88,7 @@ impl Format {
             Format::Tcx => "tcx",
             Format::Fitbit => "fitbit",
             Format::GoogleFit => "google-fit",
+            Format::Fit => "fit",
         }
     }
 
@@ -225,6 +230,9 @@ pub fn detect(input: &Input) -> Result<Format> {
     if google_fit::sniff(&head) {
         return Ok(Format::GoogleFit);
     }
+    if fit::sniff(&head) {
+        return Ok(Format::Fit);
+    }
     let text = String::from_utf8_lossy(&head);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     match input.extension().as_str() {
@@ -234,6 +242,7 @@ pub fn detect(input: &Input) -> Result<Format> {
         "arrow" | "arrows" | "ipc" | "feather" => return Ok(Format::Arrow),
         "gpx" => return Ok(Format::Gpx),
         "tcx" => return Ok(Format::Tcx),
+        "fit" => return Ok(Format::Fit),
         _ => {}
     }
     if trimmed.starts_with('{') && !trimmed.contains("\"resourceType\"") {
@@ -324,6 +333,7 @@ pub fn read(
         Format::Tcx => tcx::read(input, sink),
         Format::Fitbit => fitbit::read(input, &survey.fitbit, sink),
         Format::GoogleFit => google_fit::read(input, sink),
+        Format::Fit => fit::read(input, sink),
         Format::Auto => {
             let format = detect(&input)?;
             read(input, format, stream, map, survey, sink)
@@ -383,7 +393,7 @@ mod tests {
                 "{name}"
             );
         }
-        for name in ["gpx", "tcx", "apple-health", "fitbit", "google-fit"] {
+        for name in ["gpx", "tcx", "apple-health", "fitbit", "google-fit", "fit"] {
             assert_eq!(name.parse::<Format>().unwrap().name(), name);
         }
         let err = detect(&Input::bytes("mystery.bin", b"\x00\x01\x02".to_vec())).unwrap_err();
