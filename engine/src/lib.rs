@@ -57,7 +57,9 @@ pub use error::{Error, Result};
 pub use maintenance::{
     CompactionReport, ErasureReport, GarbageReport, MaintenanceConfig, RetentionReport,
 };
-pub use query::QueryStream;
+pub use query::{
+    BucketedAggregateExec, BucketedAggregateRule, QueryStream, physical_optimizer_rules,
+};
 pub use schema::{StreamSchema, arrow_type};
 pub use store::StoreLocation;
 pub use write::{WriteReceipt, WriterConfig};

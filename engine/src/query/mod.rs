@@ -6,6 +6,7 @@
 //! `SELECT * FROM heart_rate` works. Sessions are read-only: DDL, DML and other statements
 //! are refused.
 
+mod bucketed;
 mod catalog_tables;
 pub(crate) mod dedup;
 mod placeholders;
@@ -22,9 +23,11 @@ use datafusion::{
     catalog::{CatalogProvider, SchemaProvider, TableProvider},
     common::Result as DfResult,
     execution::{SessionStateBuilder, object_store::ObjectStoreUrl, runtime_env::RuntimeEnv},
+    physical_optimizer::{PhysicalOptimizerRule, optimizer::PhysicalOptimizer},
     prelude::{SQLOptions, SessionConfig, SessionContext},
 };
 
+pub use self::bucketed::{BucketedAggregateExec, BucketedAggregateRule};
 pub(crate) use self::catalog_tables::Context;
 pub(crate) use self::placeholders::number_placeholders;
 pub use self::result::QueryStream;
@@ -60,6 +63,27 @@ pub(crate) fn session_config(target_partitions: usize) -> SessionConfig {
     config
 }
 
+/// DataFusion's physical optimizer rules with the engine's own: [`BucketedAggregateRule`]
+/// runs before `EnsureRequirements`, on the aggregations as the planner made them.
+///
+/// ```
+/// # use datafusion::{execution::SessionStateBuilder, prelude::SessionContext};
+/// let state = SessionStateBuilder::new()
+///     .with_default_features()
+///     .with_physical_optimizer_rules(engine::physical_optimizer_rules())
+///     .build();
+/// let ctx = SessionContext::new_with_state(state);
+/// ```
+pub fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = PhysicalOptimizer::new().rules;
+    let before = rules
+        .iter()
+        .position(|rule| rule.name() == "EnsureRequirements")
+        .unwrap_or(0);
+    rules.insert(before, Arc::new(BucketedAggregateRule));
+    rules
+}
+
 pub(crate) struct SessionParts {
     pub catalog: Arc<dyn Catalog>,
     pub runtime: Arc<RuntimeEnv>,
@@ -77,6 +101,7 @@ pub(crate) fn session(parts: SessionParts) -> SessionContext {
         .with_config(session_config(parts.target_partitions))
         .with_runtime_env(parts.runtime)
         .with_default_features()
+        .with_physical_optimizer_rules(physical_optimizer_rules())
         .build();
     let ctx = SessionContext::new_with_state(state);
     let streams: HashMap<String, Arc<dyn TableProvider>> = parts

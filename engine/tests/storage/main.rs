@@ -42,6 +42,7 @@ on_both_backends! {
     query_path::sessions_are_read_only,
     query_path::results_use_utf8_and_nanosecond_timestamps,
     query_path::organizations_do_not_see_each_other,
+    query_path::bucketed_aggregates_match_a_reference_model,
     maintenance::compaction_keeps_every_reading,
     maintenance::concurrent_writers_with_compaction_running,
     maintenance::retention_drops_expired_days,

@@ -1,12 +1,14 @@
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::{
     array::AsArray,
-    datatypes::{DataType, Int64Type, TimeUnit},
+    datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampNanosecondType},
 };
 use catalog::{FileFilter, testing::TestDatabase};
 
-use crate::support::{DAY, HOUR, Harness, MARCH_1, SECOND, count, explain, heart_rate};
+use crate::support::{
+    DAY, HOUR, Harness, MARCH_1, Random, Reading, SECOND, count, explain, heart_rate,
+};
 
 pub async fn pruning_reads_only_the_files_a_query_needs(db: TestDatabase) {
     let h = Harness::new(db).await;
@@ -271,4 +273,83 @@ pub async fn organizations_do_not_see_each_other(db: TestDatabase) {
         .value(0)
         .to_owned();
     assert!(path.starts_with("acme/heart_rate/"), "{path}");
+}
+
+/// Per-minute aggregates over real files, some overlapping (merged and de-duplicated), some
+/// not, come from the bucketed kernel and match a model of the last writes.
+pub async fn bucketed_aggregates_match_a_reference_model(db: TestDatabase) {
+    let h = Harness::new(db).await;
+    let s = h.subjects(3).await;
+    let mut random = Random::new(42);
+    // (subject, time, source) -> bpm, the last write winning.
+    let mut model = BTreeMap::new();
+    for round in 0..6 {
+        let rows: Vec<Reading> = (0..300)
+            .map(|_| {
+                let subject = s[random.below(3) as usize];
+                let source = ["watch", "ring"][random.below(2) as usize];
+                // The first rounds rewrite the same two days (overlapping files); the
+                // others each write a day of their own.
+                let day = if round < 4 { random.below(2) } else { round } as i64;
+                let time = MARCH_1 + day * DAY + random.below(3 * 3_600) as i64 * SECOND;
+                (
+                    subject,
+                    source,
+                    time,
+                    40.0 + random.below(1_000) as f64 / 10.0,
+                )
+            })
+            .collect();
+        for &(subject, source, time, bpm) in &rows {
+            model.insert((subject, time, source), bpm);
+        }
+        h.write(&rows).await.unwrap();
+    }
+    let sql = "SELECT subject_id, date_bin(INTERVAL '1 minute', time) AS b, count(*) AS n, \
+               min(bpm) AS low, max(bpm) AS high, sum(bpm) AS total FROM heart_rate \
+               GROUP BY subject_id, b ORDER BY subject_id, b";
+    let plan = explain(&h.engine, sql).await;
+    assert!(
+        plan.contains("BucketedAggregateExec") && plan.contains("DedupExec"),
+        "{plan}"
+    );
+
+    const MINUTE: i64 = 60 * SECOND;
+    let mut expected: BTreeMap<(i64, i64), (i64, f64, f64, f64)> = BTreeMap::new();
+    for (&(subject, time, _), &bpm) in &model {
+        let group = expected
+            .entry((subject, time - time.rem_euclid(MINUTE)))
+            .or_insert((0, f64::INFINITY, f64::NEG_INFINITY, 0.0));
+        group.0 += 1;
+        group.1 = group.1.min(bpm);
+        group.2 = group.2.max(bpm);
+        group.3 += bpm;
+    }
+    let output = h.engine.query("default", sql).await.unwrap();
+    let mut actual = Vec::new();
+    for batch in &output.batches {
+        let subject = batch.column(0).as_primitive::<Int64Type>();
+        let bucket = batch.column(1).as_primitive::<TimestampNanosecondType>();
+        let n = batch.column(2).as_primitive::<Int64Type>();
+        let [low, high, total] =
+            [3, 4, 5].map(|i| batch.column(i).as_primitive::<Float64Type>().clone());
+        for i in 0..batch.num_rows() {
+            actual.push((
+                (subject.value(i), bucket.value(i)),
+                (n.value(i), low.value(i), high.value(i), total.value(i)),
+            ));
+        }
+    }
+    let expected: Vec<_> = expected.into_iter().collect();
+    assert_eq!(actual.len(), expected.len());
+    for (got, want) in actual.iter().zip(&expected) {
+        assert_eq!(
+            (got.0, got.1.0, got.1.1, got.1.2),
+            (want.0, want.1.0, want.1.1, want.1.2)
+        );
+        assert!(
+            (got.1.3 - want.1.3).abs() < 1e-9 * want.1.3,
+            "{got:?} {want:?}"
+        );
+    }
 }

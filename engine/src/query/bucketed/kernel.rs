@@ -1,0 +1,950 @@
+//! The one-pass aggregation over input sorted by `(subject, time)`.
+//!
+//! A batch is cut into *runs*: maximal stretches of rows with the same subject and bucket,
+//! found by comparing each row's time with the bounds of the current bucket (one division
+//! per run, not per row). Each argument column is then summarized per run in a tight loop
+//! over its primitive values (count, sum, extremes, squared deviations from the run's mean,
+//! only what its aggregates need), and the summaries are folded into the open group's
+//! [`State`]s. A group is complete when a run with another key starts: the input order
+//! guarantees its key never comes back. Completed groups gather in a [`Groups`] chunk, which
+//! is either turned into the output batch or, when several input partitions are aggregated,
+//! merged with the other partitions' chunks by key.
+
+use std::{collections::VecDeque, mem, ops::Range, sync::Arc};
+
+use arrow::{
+    array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, make_array},
+    buffer::{NullBuffer, ScalarBuffer},
+    datatypes::{
+        DataType, Float64Type, Int64Type, SchemaRef, TimeUnit, TimestampMicrosecondType,
+        TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    },
+};
+use datafusion::{
+    common::{DataFusionError, Result, exec_err},
+    logical_expr::ColumnarValue,
+    physical_expr::PhysicalExpr,
+};
+
+/// `date_bin` with a stride of a fixed number of nanoseconds, as DataFusion computes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bucketing {
+    /// Bucket width in nanoseconds, positive.
+    pub stride: i64,
+    /// An instant where a bucket starts, in nanoseconds since the epoch.
+    pub origin: i64,
+}
+
+impl Bucketing {
+    /// The start of the bucket that holds `time`, or `None` where DataFusion's `date_bin`
+    /// overflows (and returns NULL).
+    pub(crate) fn bucket(&self, time: i64) -> Option<i64> {
+        let diff = time.checked_sub(self.origin)?;
+        let mut delta = diff - diff % self.stride;
+        if diff < 0 && self.stride > 1 && delta != diff {
+            delta = delta.checked_sub(self.stride)?;
+        }
+        self.origin.checked_add(delta)
+    }
+}
+
+/// How a value column is read: as `i64` (Int64 and timestamps, reinterpreted) or `f64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Numeric {
+    Int,
+    Float,
+}
+
+/// An aggregate function the kernel computes, with DataFusion's semantics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Function {
+    /// Non-null values (every row for `count(*)`).
+    Count,
+    /// NULL without values; Int64 sums wrap around as DataFusion's do.
+    Sum(Numeric),
+    Min(Numeric),
+    Max(Numeric),
+    /// Of Float64 (DataFusion casts other numbers to Float64 first).
+    Avg,
+    /// `var`/`var_pop`, or their square roots `stddev`/`stddev_pop`, of Float64.
+    Variance {
+        population: bool,
+        root: bool,
+    },
+    /// The value (NULL included) of the earliest row by time.
+    First(Numeric),
+    /// The value (NULL included) of the latest row by time.
+    Last(Numeric),
+}
+
+impl Function {
+    fn needs(self) -> Needs {
+        match self {
+            Function::Count | Function::First(_) | Function::Last(_) => Needs::default(),
+            Function::Sum(_) | Function::Avg => Needs {
+                sum: true,
+                ..Needs::default()
+            },
+            Function::Min(_) | Function::Max(_) => Needs {
+                extremes: true,
+                ..Needs::default()
+            },
+            Function::Variance { .. } => Needs {
+                sum: true,
+                deviations: true,
+                ..Needs::default()
+            },
+        }
+    }
+
+    /// Folds `other` (later rows of the same group, or the same group from another
+    /// partition) into `into`.
+    #[inline]
+    fn merge(self, into: &mut State, other: &State) {
+        if other.count == 0 {
+            return;
+        }
+        match self {
+            Function::Count => {}
+            Function::Sum(Numeric::Int) => into.int = into.int.wrapping_add(other.int),
+            Function::Sum(Numeric::Float) | Function::Avg => into.float += other.float,
+            Function::Min(Numeric::Int) => {
+                into.int = if into.count == 0 {
+                    other.int
+                } else {
+                    into.int.min(other.int)
+                }
+            }
+            Function::Max(Numeric::Int) => {
+                into.int = if into.count == 0 {
+                    other.int
+                } else {
+                    into.int.max(other.int)
+                }
+            }
+            Function::Min(Numeric::Float) => {
+                into.float = if into.count == 0 {
+                    other.float
+                } else {
+                    min_f64(into.float, other.float)
+                }
+            }
+            Function::Max(Numeric::Float) => {
+                into.float = if into.count == 0 {
+                    other.float
+                } else {
+                    max_f64(into.float, other.float)
+                }
+            }
+            Function::Variance { .. } => {
+                if into.count == 0 {
+                    into.float = other.float;
+                    into.m2 = other.m2;
+                } else {
+                    // Chan et al.: combine two (count, mean, m2) summaries.
+                    let (n1, n2) = (into.count as f64, other.count as f64);
+                    let n = n1 + n2;
+                    let delta = other.float - into.float;
+                    into.float += delta * n2 / n;
+                    into.m2 += other.m2 + delta * delta * n1 * n2 / n;
+                }
+            }
+            Function::First(_) => {
+                if into.count == 0 || other.time < into.time {
+                    into.take_value(other);
+                }
+            }
+            Function::Last(_) => {
+                if into.count == 0 || other.time >= into.time {
+                    into.take_value(other);
+                }
+            }
+        }
+        into.count += other.count;
+    }
+}
+
+/// What the runs of one argument column must be summarized into.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Needs {
+    sum: bool,
+    extremes: bool,
+    deviations: bool,
+}
+
+impl Needs {
+    fn union(self, other: Needs) -> Needs {
+        Needs {
+            sum: self.sum || other.sum,
+            extremes: self.extremes || other.extremes,
+            deviations: self.deviations || other.deviations,
+        }
+    }
+}
+
+/// An aggregate's state for one group. One layout for every function keeps a chunk of
+/// groups in one vector, with no allocation per group.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct State {
+    /// Values folded in (rows, for first and last); 0 means none yet.
+    count: i64,
+    /// Sum, minimum, maximum, first or last of an `i64` column.
+    int: i64,
+    /// Sum, minimum, maximum, first or last of an `f64` column; the mean for variances.
+    float: f64,
+    /// Sum of squared deviations from the mean, for variances.
+    m2: f64,
+    /// For first and last: the time of the row the value comes from.
+    time: i64,
+    /// For first and last: whether that value is not NULL.
+    valid: bool,
+}
+
+impl State {
+    fn take_value(&mut self, other: &State) {
+        self.int = other.int;
+        self.float = other.float;
+        self.time = other.time;
+        self.valid = other.valid;
+    }
+}
+
+/// NaN sorts above every number, as in Arrow's `min` kernel: it is the minimum only of NaNs.
+#[inline]
+fn min_f64(a: f64, b: f64) -> f64 {
+    if a.is_nan() {
+        b
+    } else if b.is_nan() {
+        a
+    } else {
+        a.min(b)
+    }
+}
+
+/// NaN sorts above every number, as in Arrow's `max` kernel.
+#[inline]
+fn max_f64(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// One aggregate of the query: its function and which argument it reads.
+#[derive(Debug, Clone)]
+pub(crate) struct Aggregate {
+    pub function: Function,
+    pub argument: usize,
+}
+
+/// An argument expression, evaluated once per batch however many aggregates read it.
+#[derive(Debug, Clone)]
+pub(crate) struct Argument {
+    pub expr: Arc<dyn PhysicalExpr>,
+    needs: Needs,
+    /// Whether an aggregate reads its values, not only whether they are NULL.
+    values_needed: bool,
+}
+
+impl Argument {
+    pub(crate) fn new(expr: Arc<dyn PhysicalExpr>) -> Self {
+        Argument {
+            expr,
+            needs: Needs::default(),
+            values_needed: false,
+        }
+    }
+}
+
+/// An argument's values in one batch.
+enum Values {
+    Float(Float64Array),
+    Int(Int64Array),
+    /// Only which rows are NULL matters (`count` of another type); `None`: no NULLs.
+    Presence(Option<NullBuffer>),
+    /// A NULL constant.
+    Absent,
+}
+
+impl Values {
+    fn evaluate(argument: &Argument, batch: &RecordBatch) -> Result<Values> {
+        let array = match argument.expr.evaluate(batch)? {
+            ColumnarValue::Scalar(scalar) if scalar.is_null() => return Ok(Values::Absent),
+            // `count(*)` counts a constant: every row.
+            ColumnarValue::Scalar(_) if !argument.values_needed => {
+                return Ok(Values::Presence(None));
+            }
+            value => value.into_array(batch.num_rows())?,
+        };
+        if !argument.values_needed {
+            return Ok(Values::Presence(array.logical_nulls()));
+        }
+        match as_numeric(&array) {
+            Some(values) => Ok(values),
+            None => exec_err!(
+                "BucketedAggregateExec: argument {} is {}, not a number",
+                argument.expr,
+                array.data_type()
+            ),
+        }
+    }
+
+    fn nulls(&self) -> Option<&NullBuffer> {
+        match self {
+            Values::Float(a) => a.nulls(),
+            Values::Int(a) => a.nulls(),
+            Values::Presence(nulls) => nulls.as_ref(),
+            Values::Absent => None,
+        }
+    }
+
+    fn valid_in(&self, rows: &Range<usize>) -> i64 {
+        if matches!(self, Values::Absent) {
+            return 0;
+        }
+        let len = rows.len();
+        match self.nulls() {
+            None => len as i64,
+            Some(nulls) => {
+                let bits = nulls.inner();
+                (bits
+                    .inner()
+                    .count_set_bits_offset(bits.offset() + rows.start, len)) as i64
+            }
+        }
+    }
+
+    fn is_valid(&self, row: usize) -> bool {
+        match self {
+            Values::Absent => false,
+            _ => self.nulls().is_none_or(|n| n.is_valid(row)),
+        }
+    }
+
+    /// The value of one row as the state of a first or last.
+    fn row_state(&self, row: usize, rows: i64, time: i64) -> State {
+        let mut state = State {
+            count: rows,
+            time,
+            valid: self.is_valid(row),
+            ..State::default()
+        };
+        match self {
+            Values::Float(a) => state.float = a.values()[row],
+            Values::Int(a) => state.int = a.values()[row],
+            Values::Presence(_) | Values::Absent => state.valid = false,
+        }
+        state
+    }
+
+    /// Summary of the rows of one run.
+    fn summarize(&self, rows: Range<usize>, needs: Needs) -> Summary {
+        let count = self.valid_in(&rows);
+        let mut summary = Summary {
+            count,
+            ..Summary::default()
+        };
+        if count == 0 || needs == Needs::default() {
+            return summary;
+        }
+        let sparse = count < rows.len() as i64;
+        match self {
+            Values::Float(array) => {
+                let values = &array.values()[rows.clone()];
+                match array.nulls() {
+                    Some(nulls) if sparse => {
+                        summarize_f64_sparse(values, nulls, rows.start, needs, &mut summary)
+                    }
+                    _ => summarize_f64(values, needs, &mut summary),
+                }
+            }
+            Values::Int(array) => {
+                let values = &array.values()[rows.clone()];
+                match array.nulls() {
+                    Some(nulls) if sparse => {
+                        summarize_i64_sparse(values, nulls, rows.start, needs, &mut summary)
+                    }
+                    _ => summarize_i64(values, needs, &mut summary),
+                }
+            }
+            Values::Presence(_) | Values::Absent => {}
+        }
+        summary
+    }
+}
+
+/// The kernel reads Float64 as `f64` and Int64 and timestamps (which are `i64`s) as `i64`.
+fn as_numeric(array: &ArrayRef) -> Option<Values> {
+    Some(match array.data_type() {
+        DataType::Float64 => Values::Float(array.as_primitive::<Float64Type>().clone()),
+        DataType::Int64 => Values::Int(array.as_primitive::<Int64Type>().clone()),
+        DataType::Timestamp(unit, _) => Values::Int(match unit {
+            TimeUnit::Second => array
+                .as_primitive::<TimestampSecondType>()
+                .reinterpret_cast::<Int64Type>(),
+            TimeUnit::Millisecond => array
+                .as_primitive::<TimestampMillisecondType>()
+                .reinterpret_cast::<Int64Type>(),
+            TimeUnit::Microsecond => array
+                .as_primitive::<TimestampMicrosecondType>()
+                .reinterpret_cast::<Int64Type>(),
+            TimeUnit::Nanosecond => array
+                .as_primitive::<TimestampNanosecondType>()
+                .reinterpret_cast::<Int64Type>(),
+        }),
+        _ => return None,
+    })
+}
+
+/// Which types the kernel reads as numbers, for the rule's checks.
+pub(crate) fn numeric_of(data_type: &DataType) -> Option<Numeric> {
+    match data_type {
+        DataType::Float64 => Some(Numeric::Float),
+        DataType::Int64 | DataType::Timestamp(_, _) => Some(Numeric::Int),
+        _ => None,
+    }
+}
+
+/// The values of one argument over one run.
+#[derive(Debug, Clone, Copy, Default)]
+struct Summary {
+    count: i64,
+    float_sum: f64,
+    int_sum: i64,
+    float_min: f64,
+    float_max: f64,
+    int_min: i64,
+    int_max: i64,
+    /// Sum of squared deviations from the run's mean.
+    m2: f64,
+}
+
+impl Summary {
+    /// The run as the state of one aggregate.
+    #[inline]
+    fn state(&self, function: Function) -> State {
+        let mut state = State {
+            count: self.count,
+            ..State::default()
+        };
+        match function {
+            Function::Count | Function::First(_) | Function::Last(_) => {}
+            Function::Sum(Numeric::Int) => state.int = self.int_sum,
+            Function::Sum(Numeric::Float) | Function::Avg => state.float = self.float_sum,
+            Function::Min(Numeric::Int) => state.int = self.int_min,
+            Function::Max(Numeric::Int) => state.int = self.int_max,
+            Function::Min(Numeric::Float) => state.float = self.float_min,
+            Function::Max(Numeric::Float) => state.float = self.float_max,
+            Function::Variance { .. } => {
+                if self.count > 0 {
+                    state.float = self.float_sum / self.count as f64;
+                }
+                state.m2 = self.m2;
+            }
+        }
+        state
+    }
+}
+
+/// Independent accumulators, so that the loops are not one long dependency chain.
+const LANES: usize = 4;
+
+fn summarize_f64(values: &[f64], needs: Needs, summary: &mut Summary) {
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    if needs.sum || needs.deviations {
+        let mut sums = [0.0; LANES];
+        for chunk in chunks.clone() {
+            for lane in 0..LANES {
+                sums[lane] += chunk[lane];
+            }
+        }
+        summary.float_sum = sums.iter().sum::<f64>() + tail.iter().sum::<f64>();
+    }
+    if needs.extremes {
+        let mut mins = [f64::INFINITY; LANES];
+        let mut maxs = [f64::NEG_INFINITY; LANES];
+        let mut nan = false;
+        for chunk in chunks.clone() {
+            for lane in 0..LANES {
+                let x = chunk[lane];
+                mins[lane] = mins[lane].min(x);
+                maxs[lane] = maxs[lane].max(x);
+                nan |= x.is_nan();
+            }
+        }
+        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+        for &x in mins.iter().chain(tail) {
+            min = min.min(x);
+        }
+        for &x in maxs.iter().chain(tail) {
+            max = max.max(x);
+        }
+        nan |= tail.iter().any(|x| x.is_nan());
+        // `f64::min`/`max` skip NaN; NaN sorts above every number.
+        summary.float_min = if nan && values.iter().all(|x| x.is_nan()) {
+            f64::NAN
+        } else {
+            min
+        };
+        summary.float_max = if nan { f64::NAN } else { max };
+    }
+    if needs.deviations {
+        let mean = summary.float_sum / values.len() as f64;
+        let mut m2s = [0.0; LANES];
+        for chunk in chunks {
+            for lane in 0..LANES {
+                let d = chunk[lane] - mean;
+                m2s[lane] += d * d;
+            }
+        }
+        summary.m2 =
+            m2s.iter().sum::<f64>() + tail.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>();
+    }
+}
+
+fn summarize_f64_sparse(
+    values: &[f64],
+    nulls: &NullBuffer,
+    first_row: usize,
+    needs: Needs,
+    summary: &mut Summary,
+) {
+    let valid = |i: usize| nulls.is_valid(first_row + i);
+    let (mut sum, mut min, mut max) = (0.0, f64::NAN, f64::NAN);
+    let mut seen = false;
+    for (i, &x) in values.iter().enumerate() {
+        if valid(i) {
+            sum += x;
+            if seen {
+                min = min_f64(min, x);
+                max = max_f64(max, x);
+            } else {
+                (min, max, seen) = (x, x, true);
+            }
+        }
+    }
+    summary.float_sum = sum;
+    if needs.extremes {
+        summary.float_min = min;
+        summary.float_max = max;
+    }
+    if needs.deviations {
+        let mean = sum / summary.count as f64;
+        summary.m2 = values
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| valid(i))
+            .map(|(_, &x)| (x - mean) * (x - mean))
+            .sum();
+    }
+}
+
+fn summarize_i64(values: &[i64], needs: Needs, summary: &mut Summary) {
+    if needs.sum {
+        summary.int_sum = values.iter().fold(0i64, |s, &x| s.wrapping_add(x));
+    }
+    if needs.extremes {
+        summary.int_min = values.iter().copied().min().unwrap_or_default();
+        summary.int_max = values.iter().copied().max().unwrap_or_default();
+    }
+}
+
+fn summarize_i64_sparse(
+    values: &[i64],
+    nulls: &NullBuffer,
+    first_row: usize,
+    needs: Needs,
+    summary: &mut Summary,
+) {
+    let mut valid = values
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| nulls.is_valid(first_row + i))
+        .map(|(_, &x)| x);
+    let Some(first) = valid.next() else {
+        return;
+    };
+    let (mut sum, mut min, mut max) = (first, first, first);
+    for x in valid {
+        sum = sum.wrapping_add(x);
+        min = min.min(x);
+        max = max.max(x);
+    }
+    if needs.sum {
+        summary.int_sum = sum;
+    }
+    if needs.extremes {
+        summary.int_min = min;
+        summary.int_max = max;
+    }
+}
+
+/// Completed groups, in key order, and their states (`aggregates` per group, group-major).
+#[derive(Debug, Default)]
+pub(crate) struct Groups {
+    pub subjects: Vec<i64>,
+    pub buckets: Vec<i64>,
+    pub states: Vec<State>,
+}
+
+impl Groups {
+    fn with_capacity(groups: usize, aggregates: usize) -> Self {
+        Groups {
+            subjects: Vec::with_capacity(groups),
+            buckets: Vec::with_capacity(groups),
+            states: Vec::with_capacity(groups * aggregates),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.subjects.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.subjects.is_empty()
+    }
+
+    pub(crate) fn key(&self, group: usize) -> (i64, i64) {
+        (self.subjects[group], self.buckets[group])
+    }
+
+    pub(crate) fn group_states(&self, group: usize, aggregates: usize) -> &[State] {
+        &self.states[group * aggregates..(group + 1) * aggregates]
+    }
+
+    pub(crate) fn push(&mut self, key: (i64, i64), states: &[State]) {
+        self.subjects.push(key.0);
+        self.buckets.push(key.1);
+        self.states.extend_from_slice(states);
+    }
+}
+
+/// What the kernel is configured with, shared by every partition.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// Input column of the subject (Int64, not nullable).
+    pub subject: usize,
+    /// Input column of the time (Timestamp(ns), not nullable).
+    pub time: usize,
+    pub bucketing: Bucketing,
+    pub arguments: Vec<Argument>,
+    pub aggregates: Vec<Aggregate>,
+    /// Output: the schema, and where the subject and bucket columns are in it (0 and 1,
+    /// in the GROUP BY order), the aggregates following.
+    pub schema: SchemaRef,
+    pub subject_first: bool,
+}
+
+impl Plan {
+    /// Records which summaries each argument needs; call once after building.
+    pub(crate) fn with_needs(mut self) -> Self {
+        for argument in &mut self.arguments {
+            argument.needs = Needs::default();
+            argument.values_needed = false;
+        }
+        for aggregate in &self.aggregates {
+            let argument = &mut self.arguments[aggregate.argument];
+            argument.needs = argument.needs.union(aggregate.function.needs());
+            argument.values_needed |= aggregate.function != Function::Count;
+        }
+        self
+    }
+
+    /// Folds group `other` of another chunk into `into`.
+    pub(crate) fn merge(&self, into: &mut [State], other: &[State]) {
+        for ((aggregate, into), other) in self.aggregates.iter().zip(into).zip(other) {
+            aggregate.function.merge(into, other);
+        }
+    }
+
+    /// The output batch of completed groups.
+    pub(crate) fn finish(&self, groups: Groups) -> Result<RecordBatch> {
+        let width = self.aggregates.len();
+        let subjects: ArrayRef = Arc::new(Int64Array::from(groups.subjects));
+        let bucket_field = self.schema.field(usize::from(self.subject_first));
+        let buckets = retyped(Int64Array::from(groups.buckets), bucket_field.data_type())?;
+        let mut columns = if self.subject_first {
+            vec![subjects, buckets]
+        } else {
+            vec![buckets, subjects]
+        };
+        for (index, aggregate) in self.aggregates.iter().enumerate() {
+            let states = groups.states.iter().skip(index).step_by(width);
+            let field = self.schema.field(2 + index);
+            columns.push(finish_column(
+                aggregate.function,
+                states,
+                field.data_type(),
+            )?);
+        }
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+/// The final values of one aggregate over a chunk of groups, as DataFusion evaluates them.
+fn finish_column<'a>(
+    function: Function,
+    states: impl Iterator<Item = &'a State> + Clone,
+    data_type: &DataType,
+) -> Result<ArrayRef> {
+    let present = |keep: &dyn Fn(&State) -> bool| -> Option<NullBuffer> {
+        let nulls = NullBuffer::from_iter(states.clone().map(keep));
+        (nulls.null_count() > 0).then_some(nulls)
+    };
+    let has_values = |s: &State| s.count > 0;
+    let ints = |value: &dyn Fn(&State) -> i64, nulls| {
+        let values: ScalarBuffer<i64> = states.clone().map(value).collect();
+        retyped(Int64Array::new(values, nulls), data_type)
+    };
+    let floats = |value: &dyn Fn(&State) -> f64, nulls| -> Result<ArrayRef> {
+        let values: ScalarBuffer<f64> = states.clone().map(value).collect();
+        Ok(Arc::new(Float64Array::new(values, nulls)))
+    };
+    match function {
+        Function::Count => ints(&|s| s.count, None),
+        Function::Sum(Numeric::Int) | Function::Min(Numeric::Int) | Function::Max(Numeric::Int) => {
+            ints(&|s| s.int, present(&has_values))
+        }
+        Function::Sum(Numeric::Float)
+        | Function::Min(Numeric::Float)
+        | Function::Max(Numeric::Float) => floats(&|s| s.float, present(&has_values)),
+        Function::Avg => floats(
+            &|s| {
+                if s.count > 0 {
+                    s.float / s.count as f64
+                } else {
+                    0.0
+                }
+            },
+            present(&has_values),
+        ),
+        Function::Variance { population, root } => {
+            let min_count = if population { 1 } else { 2 };
+            floats(
+                &|s| {
+                    if s.count < min_count {
+                        return 0.0;
+                    }
+                    let divisor = if population { s.count } else { s.count - 1 };
+                    let variance = s.m2 / divisor as f64;
+                    if root { variance.sqrt() } else { variance }
+                },
+                present(&|s| s.count >= min_count),
+            )
+        }
+        Function::First(Numeric::Int) | Function::Last(Numeric::Int) => {
+            ints(&|s| s.int, present(&|s| s.count > 0 && s.valid))
+        }
+        Function::First(Numeric::Float) | Function::Last(Numeric::Float) => {
+            floats(&|s| s.float, present(&|s| s.count > 0 && s.valid))
+        }
+    }
+}
+
+/// An Int64 array as another type with `i64` values (timestamps), sharing its buffers.
+fn retyped(array: Int64Array, data_type: &DataType) -> Result<ArrayRef> {
+    if data_type == &DataType::Int64 {
+        return Ok(Arc::new(array));
+    }
+    let data = array
+        .into_data()
+        .into_builder()
+        .data_type(data_type.clone());
+    Ok(make_array(data.build()?))
+}
+
+/// The aggregation of one input partition, batch after batch.
+pub(crate) struct Grouper {
+    plan: Arc<Plan>,
+    /// The group whose rows may continue in the next batch.
+    open: Option<(i64, i64)>,
+    open_states: Vec<State>,
+    /// (subject, time) of the last row folded in, to check the input order.
+    last_row: Option<(i64, i64)>,
+    completed: Groups,
+    ready: VecDeque<Groups>,
+    chunk_size: usize,
+    /// Reused per batch: the runs found, the argument values, and per run their summaries.
+    runs: Vec<Run>,
+    values: Vec<Values>,
+    summaries: Vec<Summary>,
+}
+
+#[derive(Debug, Clone)]
+struct Run {
+    rows: Range<usize>,
+    key: (i64, i64),
+}
+
+impl Grouper {
+    pub(crate) fn new(plan: Arc<Plan>, chunk_size: usize) -> Self {
+        let width = plan.aggregates.len();
+        let chunk_size = chunk_size.max(1);
+        Grouper {
+            open: None,
+            open_states: vec![State::default(); width],
+            last_row: None,
+            // Grown as needed: short queries have a few groups, not a chunk's worth.
+            completed: Groups::default(),
+            ready: VecDeque::new(),
+            chunk_size,
+            runs: Vec::new(),
+            values: Vec::new(),
+            summaries: vec![Summary::default(); plan.arguments.len()],
+            plan,
+        }
+    }
+
+    /// Folds a batch in; groups it completes become available from [`Self::take_ready`].
+    pub(crate) fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let plan = self.plan.clone();
+        let subjects = i64_column(batch, plan.subject)?;
+        let times = i64_column(batch, plan.time)?;
+        let times = times.values();
+        self.find_runs(subjects.values(), times)?;
+        self.values.clear();
+        for argument in &plan.arguments {
+            self.values.push(Values::evaluate(argument, batch)?);
+        }
+        let runs = mem::take(&mut self.runs);
+        for run in &runs {
+            if self.open != Some(run.key) {
+                self.close_open_group();
+                self.open = Some(run.key);
+            }
+            for ((argument, values), summary) in plan
+                .arguments
+                .iter()
+                .zip(&self.values)
+                .zip(&mut self.summaries)
+            {
+                *summary = values.summarize(run.rows.clone(), argument.needs);
+            }
+            let rows = run.rows.len() as i64;
+            let (first, last) = (run.rows.start, run.rows.end - 1);
+            for (aggregate, state) in plan.aggregates.iter().zip(&mut self.open_states) {
+                let values = &self.values[aggregate.argument];
+                let run_state = match aggregate.function {
+                    Function::First(_) => values.row_state(first, rows, times[first]),
+                    Function::Last(_) => values.row_state(last, rows, times[last]),
+                    function => self.summaries[aggregate.argument].state(function),
+                };
+                aggregate.function.merge(state, &run_state);
+            }
+        }
+        self.runs = runs;
+        Ok(())
+    }
+
+    /// Cuts the batch into runs of one key. The input must be sorted by (subject, time):
+    /// a row that comes before the previous one is an error, never a wrong answer.
+    fn find_runs(&mut self, subjects: &[i64], times: &[i64]) -> Result<()> {
+        self.runs.clear();
+        let bucketing = self.plan.bucketing;
+        let len = subjects.len();
+        let mut start = 0;
+        while start < len {
+            let subject = subjects[start];
+            let mut time = times[start];
+            if let Some(last_row) = self.last_row
+                && (subject, time) < last_row
+            {
+                return Err(unsorted(last_row, (subject, time)));
+            }
+            let Some(bucket) = bucketing.bucket(time) else {
+                return exec_err!(
+                    "date_bin of time {time} with stride {} ns and origin {} overflows",
+                    bucketing.stride,
+                    bucketing.origin
+                );
+            };
+            // The bucket's last instant; saturating, as no time lies beyond i64::MAX.
+            let last = bucket.saturating_add(bucketing.stride - 1);
+            let mut end = start + 1;
+            while end < len {
+                let next = times[end];
+                if subjects[end] != subject || next < time || next > last {
+                    break;
+                }
+                time = next;
+                end += 1;
+            }
+            self.runs.push(Run {
+                rows: start..end,
+                key: (subject, bucket),
+            });
+            self.last_row = Some((subject, time));
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn close_open_group(&mut self) {
+        let Some(key) = self.open.take() else {
+            return;
+        };
+        self.completed.push(key, &self.open_states);
+        self.open_states.fill(State::default());
+        if self.completed.len() >= self.chunk_size {
+            // One full chunk says more will follow.
+            let width = self.plan.aggregates.len();
+            let full = mem::replace(
+                &mut self.completed,
+                Groups::with_capacity(self.chunk_size, width),
+            );
+            self.ready.push_back(full);
+        }
+    }
+
+    /// A chunk of completed groups, in key order, if one is full.
+    pub(crate) fn take_ready(&mut self) -> Option<Groups> {
+        self.ready.pop_front()
+    }
+
+    /// Completes the last group after the input ended; the rest comes from `take_ready`.
+    pub(crate) fn finish(&mut self) {
+        self.close_open_group();
+        if !self.completed.is_empty() {
+            let rest = mem::take(&mut self.completed);
+            self.ready.push_back(rest);
+        }
+    }
+}
+
+fn unsorted(previous: (i64, i64), row: (i64, i64)) -> DataFusionError {
+    DataFusionError::Execution(format!(
+        "BucketedAggregateExec: input is not sorted by subject and time: \
+         (subject {}, time {}) follows (subject {}, time {})",
+        row.0, row.1, previous.0, previous.1
+    ))
+}
+
+/// An Int64 or timestamp column's values as `i64`.
+fn i64_column(batch: &RecordBatch, index: usize) -> Result<Int64Array> {
+    let array = batch.column(index);
+    if array.null_count() > 0 {
+        return exec_err!(
+            "BucketedAggregateExec: column {} has NULLs",
+            batch.schema().field(index).name()
+        );
+    }
+    match as_numeric(array) {
+        Some(Values::Int(values)) => Ok(values),
+        _ => exec_err!(
+            "BucketedAggregateExec: column {} is {}, not Int64 or a timestamp",
+            batch.schema().field(index).name(),
+            array.data_type()
+        ),
+    }
+}
+
+/// An origin as an RFC 3339 instant, for EXPLAIN.
+pub(crate) fn origin_display(origin: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(origin)
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
