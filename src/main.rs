@@ -6,6 +6,7 @@
 //! are printed once, as a sentence, with a non-zero exit.
 
 mod access;
+mod connectors;
 mod ingest_files;
 mod output;
 mod serve;
@@ -108,6 +109,9 @@ enum Command {
     /// Issue access tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Pull public HTTP APIs on a schedule: add, list, run, enable, disable connectors
+    #[command(subcommand)]
+    Connector(connectors::ConnectorCommand),
 }
 
 #[derive(Subcommand)]
@@ -385,6 +389,10 @@ async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
             let catalog = open_catalog(&catalog_url).await?;
             let org = catalog.organizations().get(org).await?.id;
             access::add_to_group(catalog.as_ref(), org, &name, &members, out).await?;
+        }
+        Command::Connector(command) => {
+            let engine = open_engine(&catalog_url, &cli.store).await?;
+            connectors::run(&engine, org, command, out).await?;
         }
         Command::Token(TokenCommand::Issue { user, days, keys }) => {
             let engine = open_engine(&catalog_url, &cli.store).await?;

@@ -23,6 +23,9 @@ pub(crate) struct ServeArgs {
     /// garbage collection)
     #[arg(long, default_value_t = 60)]
     maintenance_interval: u64,
+    /// Seconds between looks for due connectors (0: this node runs none)
+    #[arg(long, default_value_t = 5)]
+    connector_interval: u64,
     /// Memory one query may use, in MiB
     #[arg(long, env = "HEALTHAI_QUERY_MEMORY_MIB", default_value_t = 1024)]
     query_memory_mib: usize,
@@ -58,6 +61,13 @@ pub(crate) async fn serve(
     let address = listener.local_addr()?;
     let maintenance =
         engine.spawn_maintenance(Duration::from_secs(args.maintenance_interval.max(1)));
+    let connectors = (args.connector_interval > 0).then(|| {
+        ingest::connectors::spawn(
+            &engine,
+            Duration::from_secs(args.connector_interval),
+            crate::connectors::RUN_LEASE,
+        )
+    });
     writeln!(
         out,
         "HealthAI serving Flight SQL and the gRPC API on {address} (catalog {}); Ctrl-C stops it",
@@ -70,6 +80,11 @@ pub(crate) async fn serve(
     };
     flight::serve(auth, listener, config, stopped()).await?;
     maintenance.abort();
+    // A run cut short keeps its previous cursor and lease: another node, or this one after
+    // the lease, runs it again, and re-delivered rows are upserts.
+    if let Some(connectors) = connectors {
+        connectors.abort();
+    }
     engine.flush_audit().await;
     writeln!(out, "stopped")?;
     Ok(())

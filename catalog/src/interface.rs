@@ -236,8 +236,18 @@ pub trait FoodRepo: Send + Sync {
 pub trait ConnectorRepo: Send + Sync {
     async fn create(&self, connector: NewConnector) -> Result<Connector>;
     async fn get(&self, id: ConnectorId) -> Result<Connector>;
+    async fn get_by_name(&self, org: OrgId, name: &str) -> Result<Connector>;
     async fn list(&self, org: OrgId) -> Result<Vec<Connector>>;
     async fn set_enabled(&self, id: ConnectorId, enabled: bool) -> Result<()>;
+    /// Claims one connector for a run now, whatever its schedule and even when disabled (a
+    /// run asked for by hand), unless another run holds a lease on it that has not expired:
+    /// that is a conflict.
+    async fn claim(
+        &self,
+        id: ConnectorId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Connector>;
     /// Claims one enabled connector whose run is due and not leased by another node; the
     /// claim holds until `lease_until`.
     async fn claim_due(

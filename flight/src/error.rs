@@ -52,7 +52,9 @@ impl From<Error> for Status {
             Error::Ingest(ingest::Error::Engine { source, .. }) => {
                 Status::new(Status::from(Error::Engine(*source)).code(), message)
             }
-            Error::Ingest(ingest::Error::File { .. }) => Status::invalid_argument(message),
+            Error::Ingest(ingest::Error::File { .. } | ingest::Error::Connector { .. }) => {
+                Status::invalid_argument(message)
+            }
             Error::Engine(e) => match e {
                 engine::Error::Denied(_) => Status::permission_denied(message),
                 engine::Error::Schema { .. } => Status::invalid_argument(message),

@@ -5,9 +5,11 @@
 //! makes them canonical in parallel, the engine stores them, the catalog keeps the batch, its
 //! quality reports and its quarantine. [`load_file`] is the strict path for files already in
 //! a stream's own layout; [`write_batch`] the one for Arrow batches from the network.
+//! [`connectors`] pull public HTTP APIs on a schedule through the same batches.
 
 mod canonical;
 pub mod clean;
+pub mod connectors;
 mod extract;
 pub mod formats;
 mod pipeline;
@@ -63,12 +65,24 @@ pub enum Error {
         #[source]
         source: Box<engine::Error>,
     },
+
+    /// A connector that cannot be created or run: a bad configuration key, an API that
+    /// refused or failed, the catalog.
+    #[error("connector {connector}: {problem}")]
+    Connector { connector: String, problem: String },
 }
 
 impl Error {
     pub(crate) fn file(file: &str, problem: impl Into<String>) -> Self {
         Error::File {
             file: file.to_owned(),
+            problem: problem.into(),
+        }
+    }
+
+    pub(crate) fn connector(connector: &str, problem: impl Into<String>) -> Self {
+        Error::Connector {
+            connector: connector.to_owned(),
             problem: problem.into(),
         }
     }

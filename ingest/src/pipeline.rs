@@ -161,117 +161,33 @@ pub async fn ingest_inputs(
     options: &IngestOptions,
     progress: &dyn Progress,
 ) -> Result<IngestReport> {
-    let catalog = engine.catalog();
     let bytes: u64 = inputs.iter().map(Input::size).sum();
-    let batch = catalog
-        .ingest()
-        .begin_batch(
-            NewBatch {
-                org: principal.org.id,
-                source: source.chars().take(1000).collect(),
-                format: options.format.name().to_owned(),
-                bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
-                created_by: principal.user,
-            },
-            Utc::now(),
-        )
-        .await
-        .map_err(|e| Error::file(source, e.to_string()))?;
-    let mut run = Run {
+    let mut run = Run::begin(
         engine,
         principal,
         options,
-        batch: batch.id,
-        streams: BTreeMap::new(),
-        stream_names: engine
-            .catalog()
-            .streams()
-            .list(principal.org.id)
-            .await
-            .map_err(|e| Error::file(source, e.to_string()))?
-            .into_iter()
-            .map(|s| s.name)
-            .collect(),
-        report: IngestReport {
-            batch: batch.id,
-            files: inputs.len(),
-            failed: Vec::new(),
-            streams: BTreeMap::new(),
-            rejections: Vec::new(),
-            rejections_total: 0,
-        },
-    };
+        source,
+        options.format.name(),
+        bytes,
+    )
+    .await?;
+    run.report.files = inputs.len();
     let outcome = run.inputs(inputs, progress).await;
-    let report = run.report;
-    let totals = report.totals();
-    let counts = BatchCounts {
-        rows_in: totals.rows_in as i64,
-        rows_accepted: totals.rows_accepted as i64,
-        rows_rejected: totals.rejected() as i64,
-        rows_corrected: totals.corrected() as i64,
-    };
-    let (status, error) = match &outcome {
-        Ok(()) if report.failed.len() < report.files || report.files == 0 => {
-            (BatchStatus::Committed, None)
-        }
-        Ok(()) => (
-            BatchStatus::Failed,
-            Some("no file could be read".to_owned()),
-        ),
-        Err(e) => (BatchStatus::Failed, Some(e.to_string())),
-    };
-    let reports: Vec<QualityReport> = quality_reports(&run.streams, &report.streams);
-    let quarantine: Vec<QuarantinedRow> = report
-        .rejections
-        .iter()
-        .map(|r| QuarantinedRow {
-            batch: report.batch,
-            stream: run.streams.get(&*r.stream).map(|s| s.id()),
-            file: r.file.to_string(),
-            record: i64::try_from(r.record).ok().filter(|n| *n > 0),
-            column: r.column.clone(),
-            rule: r.rule.to_owned(),
-            reason: r.reason.clone(),
-            value: r.value.clone(),
-        })
-        .collect();
-    let coverage: Vec<SubjectCoverage> = report
-        .streams
-        .iter()
-        .filter_map(|(name, stats)| Some((run.streams.get(name)?.id(), stats)))
-        .flat_map(|(stream, stats)| {
-            stats
-                .coverage
-                .iter()
-                .map(move |(subject, c)| SubjectCoverage {
-                    stream,
-                    subject: SubjectId(*subject),
-                    first: DateTime::from_timestamp_nanos(c.first),
-                    last: DateTime::from_timestamp_nanos(c.last),
-                    rows: i64::try_from(c.rows).unwrap_or(i64::MAX),
-                })
-        })
-        .collect();
-    let ingest = catalog.ingest();
-    let recorded = async {
-        ingest.record_quality(report.batch, reports).await?;
-        ingest.record_coverage(report.batch, coverage).await?;
-        ingest.quarantine(quarantine).await?;
-        ingest
-            .finish_batch(report.batch, status, counts, error, Utc::now())
-            .await
-    };
-    recorded
-        .await
-        .map_err(|e| Error::file(source, e.to_string()))?;
+    let report = run
+        .finish(outcome.as_ref().err().map(ToString::to_string))
+        .await?;
     outcome.map(|()| report)
 }
 
-struct Run<'a> {
+/// One ingest batch in progress: files, or units of extracts from elsewhere (a connector's
+/// pages), cleaned and written one unit at a time.
+pub(crate) struct Run<'a> {
     engine: &'a Engine,
     principal: &'a Principal,
     options: &'a IngestOptions,
     batch: BatchId,
+    /// Where the batch comes from, for messages.
+    source: String,
     /// The schemas of the streams met, by name.
     streams: BTreeMap<String, Arc<StreamSchema>>,
     stream_names: Vec<String>,
@@ -286,7 +202,138 @@ struct FileRows {
     rejections: Vec<Rejection>,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// Opens the batch in the catalog; `source` and `format` describe it there.
+    pub(crate) async fn begin(
+        engine: &'a Engine,
+        principal: &'a Principal,
+        options: &'a IngestOptions,
+        source: &str,
+        format: &str,
+        bytes: u64,
+    ) -> Result<Self> {
+        let catalog = engine.catalog();
+        let batch = catalog
+            .ingest()
+            .begin_batch(
+                NewBatch {
+                    org: principal.org.id,
+                    source: source.chars().take(1000).collect(),
+                    format: format.to_owned(),
+                    bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
+                    created_by: principal.user,
+                },
+                Utc::now(),
+            )
+            .await
+            .map_err(|e| Error::file(source, e.to_string()))?;
+        let stream_names = catalog
+            .streams()
+            .list(principal.org.id)
+            .await
+            .map_err(|e| Error::file(source, e.to_string()))?
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        Ok(Run {
+            engine,
+            principal,
+            options,
+            batch: batch.id,
+            source: source.to_owned(),
+            streams: BTreeMap::new(),
+            stream_names,
+            report: IngestReport {
+                batch: batch.id,
+                files: 0,
+                failed: Vec::new(),
+                streams: BTreeMap::new(),
+                rejections: Vec::new(),
+                rejections_total: 0,
+            },
+        })
+    }
+
+    /// Records the batch's end, counts, quality reports and quarantine in the catalog;
+    /// `error` says why the batch failed, if it did.
+    pub(crate) async fn finish(self, error: Option<String>) -> Result<IngestReport> {
+        let report = self.report;
+        let totals = report.totals();
+        let counts = BatchCounts {
+            rows_in: totals.rows_in as i64,
+            rows_accepted: totals.rows_accepted as i64,
+            rows_rejected: totals.rejected() as i64,
+            rows_corrected: totals.corrected() as i64,
+        };
+        let (status, error) = match error {
+            None if report.failed.len() < report.files || report.files == 0 => {
+                (BatchStatus::Committed, None)
+            }
+            None => (
+                BatchStatus::Failed,
+                Some("no file could be read".to_owned()),
+            ),
+            Some(error) => (BatchStatus::Failed, Some(error)),
+        };
+        let reports: Vec<QualityReport> = quality_reports(&self.streams, &report.streams);
+        let quarantine: Vec<QuarantinedRow> = report
+            .rejections
+            .iter()
+            .map(|r| QuarantinedRow {
+                batch: report.batch,
+                stream: self.streams.get(&*r.stream).map(|s| s.id()),
+                file: r.file.to_string(),
+                record: i64::try_from(r.record).ok().filter(|n| *n > 0),
+                column: r.column.clone(),
+                rule: r.rule.to_owned(),
+                reason: r.reason.clone(),
+                value: r.value.clone(),
+            })
+            .collect();
+        let coverage: Vec<SubjectCoverage> = report
+            .streams
+            .iter()
+            .filter_map(|(name, stats)| Some((self.streams.get(name)?.id(), stats)))
+            .flat_map(|(stream, stats)| {
+                stats
+                    .coverage
+                    .iter()
+                    .map(move |(subject, c)| SubjectCoverage {
+                        stream,
+                        subject: SubjectId(*subject),
+                        first: DateTime::from_timestamp_nanos(c.first),
+                        last: DateTime::from_timestamp_nanos(c.last),
+                        rows: i64::try_from(c.rows).unwrap_or(i64::MAX),
+                    })
+            })
+            .collect();
+        let ingest = self.engine.catalog().ingest();
+        let recorded = async {
+            ingest.record_quality(report.batch, reports).await?;
+            ingest.record_coverage(report.batch, coverage).await?;
+            ingest.quarantine(quarantine).await?;
+            ingest
+                .finish_batch(report.batch, status, counts, error, Utc::now())
+                .await
+        };
+        recorded
+            .await
+            .map_err(|e| Error::file(&self.source, e.to_string()))?;
+        Ok(report)
+    }
+
+    /// Cleans and writes extracts that belong together (a page of an API) like a file: all
+    /// of their rows are written, or none when one fails.
+    pub(crate) async fn extracts(&mut self, extracts: Vec<Extract>) -> Result<()> {
+        let mut rows = FileRows::default();
+        let mut subjects = Subjects::new(self.engine, self.principal.org.id, "ingest");
+        for extract in extracts {
+            self.extract(extract, &mut subjects, &mut rows).await?;
+        }
+        self.report.files += 1;
+        self.write(rows).await
+    }
+
     async fn inputs(&mut self, given: Vec<Input>, progress: &dyn Progress) -> Result<()> {
         let mut inputs = Vec::new();
         for input in given {

@@ -90,6 +90,22 @@ impl ConnectorRepo for SqlCatalog {
             .and_then(|row| connector(&row))
     }
 
+    async fn get_by_name(&self, org: OrgId, name: &str) -> Result<Connector> {
+        self.connection()
+            .await?
+            .query_opt(
+                concat!(
+                    "SELECT ",
+                    connector_columns!(),
+                    " FROM connectors WHERE org_id = $1 AND name = $2"
+                ),
+                &[org.0.into(), name.into()],
+            )
+            .await?
+            .ok_or_else(|| Error::not_found("connector", name))
+            .and_then(|row| connector(&row))
+    }
+
     async fn list(&self, org: OrgId) -> Result<Vec<Connector>> {
         self.connection()
             .await?
@@ -149,6 +165,45 @@ impl ConnectorRepo for SqlCatalog {
         let row = tx.query_opt(sql, &[now.into(), lease_until.into()]).await?;
         tx.commit().await?;
         row.as_ref().map(connector).transpose()
+    }
+
+    async fn claim(
+        &self,
+        id: ConnectorId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Connector> {
+        let mut tx = self.begin().await?;
+        let row = tx
+            .query_opt(
+                concat!(
+                    "UPDATE connectors SET status = 'running', lease_until = $3 WHERE id = $1 \
+                     AND (lease_until IS NULL OR lease_until < $2) RETURNING ",
+                    connector_columns!()
+                ),
+                &[id.0.into(), now.into(), lease_until.into()],
+            )
+            .await?;
+        let Some(row) = row else {
+            let leased = tx
+                .query_opt(
+                    "SELECT name, lease_until FROM connectors WHERE id = $1",
+                    &[id.0.into()],
+                )
+                .await?;
+            return Err(match leased {
+                Some(row) => Error::Conflict(format!(
+                    "connector {} is running elsewhere{}",
+                    row.text("name")?,
+                    row.opt_timestamp("lease_until")?
+                        .map(|t| format!(" (its lease ends at {})", t.to_rfc3339()))
+                        .unwrap_or_default()
+                )),
+                None => Error::not_found("connector", id),
+            });
+        };
+        tx.commit().await?;
+        connector(&row)
     }
 
     async fn finish_run(&self, id: ConnectorId, run: ConnectorRun) -> Result<Connector> {

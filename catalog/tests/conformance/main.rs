@@ -53,6 +53,7 @@ conformance! {
     operations::quarantined_rows_keep_their_origin_and_stay_in_their_organization,
     operations::ingest_coverage_widens_and_stays_in_its_organization,
     operations::connectors_are_claimed_by_one_node_at_a_time,
+    operations::connectors_are_found_by_name_and_run_by_hand,
     operations::foods_are_replaced_by_id_and_stay_in_their_organization,
     operations::the_audit_log_is_append_only,
     operations::erasure_hides_the_subject_and_closes_its_account,

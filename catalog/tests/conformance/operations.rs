@@ -530,6 +530,90 @@ pub async fn connectors_are_claimed_by_one_node_at_a_time(db: TestDatabase) {
     assert_eq!(connectors.list(org).await.unwrap().len(), 2);
 }
 
+pub async fn connectors_are_found_by_name_and_run_by_hand(db: TestDatabase) {
+    let catalog = db.catalog().await;
+    let org = default_org(&catalog).await;
+    let other = catalog.organizations().create("other").await.unwrap().id;
+    let connectors = catalog.connectors();
+    let mine = connectors.create(connector(org, "readings")).await.unwrap();
+    let theirs = connectors
+        .create(connector(other, "readings"))
+        .await
+        .unwrap();
+    assert_eq!(
+        connectors.get_by_name(org, "readings").await.unwrap().id,
+        mine.id
+    );
+    assert_eq!(
+        connectors.get_by_name(other, "readings").await.unwrap().id,
+        theirs.id
+    );
+    assert_err!(
+        connectors.get_by_name(org, "missing").await,
+        Error::NotFound { .. }
+    );
+
+    // A run by hand: before its schedule, and while disabled.
+    connectors.set_enabled(mine.id, false).await.unwrap();
+    let early = t0() - minutes(30);
+    let claimed = connectors
+        .claim(mine.id, early, early + minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(claimed.status, ConnectorStatus::Running);
+    assert_eq!(claimed.lease_until, Some(early + minutes(5)));
+    let refused = connectors
+        .claim(mine.id, early + minutes(1), early + minutes(6))
+        .await;
+    let Err(conflict @ Error::Conflict(_)) = refused else {
+        panic!("a second claim while leased: {refused:?}");
+    };
+    assert!(
+        conflict.to_string().contains("readings"),
+        "the conflict names the connector: {conflict}"
+    );
+    assert_eq!(
+        connectors
+            .claim_due(t0(), t0() + minutes(5))
+            .await
+            .unwrap()
+            .map(|c| c.id),
+        Some(theirs.id),
+        "a claim by hand does not make a disabled connector due"
+    );
+    let finished = connectors
+        .finish_run(
+            mine.id,
+            ConnectorRun {
+                cursor: Some("2026-01-01T00:00:00Z".into()),
+                error: None,
+                finished_at: early + minutes(2),
+                next_run_at: early + minutes(62),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (finished.status, finished.enabled, finished.lease_until),
+        (ConnectorStatus::Ok, false, None)
+    );
+    // Once the run ended, or its lease expired, it can be claimed again.
+    connectors
+        .claim(mine.id, early + minutes(3), early + minutes(8))
+        .await
+        .unwrap();
+    connectors
+        .claim(mine.id, early + minutes(9), early + minutes(14))
+        .await
+        .unwrap();
+    assert_err!(
+        connectors
+            .claim(catalog::ConnectorId(i64::MAX), t0(), t0())
+            .await,
+        Error::NotFound { .. }
+    );
+}
+
 fn entry(org: catalog::OrgId, seconds: i64, action: &str) -> AuditEntry {
     AuditEntry {
         org,

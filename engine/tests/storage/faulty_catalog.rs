@@ -72,6 +72,9 @@ impl Catalog for FaultyCatalog {
     fn connectors(&self) -> &dyn ConnectorRepo {
         self.inner.connectors()
     }
+    fn foods(&self) -> &dyn FoodRepo {
+        self.inner.foods()
+    }
     fn audit(&self) -> &dyn AuditRepo {
         self.inner.audit()
     }
