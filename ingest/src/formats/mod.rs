@@ -29,6 +29,14 @@ pub enum Format {
     Arrow,
     /// Apple Health `export.xml` (also inside `export.zip`).
     AppleHealth,
+    /// A food-composition table in the project's layout (`foods.csv`, `foods.ndjson`).
+    Foods,
+    /// The Open Food Facts CSV export (tab-separated).
+    OpenFoodFacts,
+    /// USDA FoodData Central CSV: `food.csv` with `food_nutrient.csv` beside it.
+    UsdaFdc,
+    /// The ANSES CIQUAL table exported as CSV.
+    Ciqual,
 }
 
 impl std::str::FromStr for Format {
@@ -42,9 +50,14 @@ impl std::str::FromStr for Format {
             "parquet" => Format::Parquet,
             "arrow" | "ipc" | "feather" => Format::Arrow,
             "apple-health" | "apple_health" => Format::AppleHealth,
+            "foods" => Format::Foods,
+            "open-food-facts" | "open_food_facts" | "off" => Format::OpenFoodFacts,
+            "usda-fdc" | "usda_fdc" | "fdc" => Format::UsdaFdc,
+            "ciqual" => Format::Ciqual,
             other => {
                 return Err(format!(
-                    "unknown format '{other}': auto, csv, ndjson, parquet, arrow or apple-health"
+                    "unknown format '{other}': auto, csv, ndjson, parquet, arrow, apple-health, \
+                     foods, open-food-facts, usda-fdc or ciqual"
                 ));
             }
         })
@@ -60,7 +73,19 @@ impl Format {
             Format::Parquet => "parquet",
             Format::Arrow => "arrow",
             Format::AppleHealth => "apple-health",
+            Format::Foods => "foods",
+            Format::OpenFoodFacts => "open-food-facts",
+            Format::UsdaFdc => "usda-fdc",
+            Format::Ciqual => "ciqual",
         }
+    }
+
+    /// Formats of food-composition tables, loaded into `reference.foods` rather than a stream.
+    pub fn is_food(self) -> bool {
+        matches!(
+            self,
+            Format::Foods | Format::OpenFoodFacts | Format::UsdaFdc | Format::Ciqual
+        )
     }
 
     /// Formats whose files hold one stream, named by `--stream` or the file name.
@@ -72,7 +97,7 @@ impl Format {
     }
 }
 
-trait ReadSeek: Read + Seek + Send {}
+pub(crate) trait ReadSeek: Read + Seek + Send {}
 impl<T: Read + Seek + Send> ReadSeek for T {}
 
 /// A file to read: on disk, or an entry of an archive already in memory.
@@ -104,7 +129,7 @@ impl Input {
         }
     }
 
-    fn open(&self) -> Result<Box<dyn ReadSeek>> {
+    pub(crate) fn open(&self) -> Result<Box<dyn ReadSeek>> {
         match &self.content {
             Content::Path(path) => File::open(path)
                 .map(|f| Box::new(f) as Box<dyn ReadSeek>)
@@ -113,7 +138,7 @@ impl Input {
         }
     }
 
-    fn read_all(&self) -> Result<Vec<u8>> {
+    pub(crate) fn read_all(&self) -> Result<Vec<u8>> {
         match &self.content {
             Content::Path(path) => std::fs::read(path)
                 .map_err(|e| Error::file(&self.name, format!("cannot read: {e}"))),
@@ -180,6 +205,9 @@ pub fn detect(input: &Input) -> Result<Format> {
     if apple_health::sniff(&head) {
         return Ok(Format::AppleHealth);
     }
+    if let Some(format) = crate::foods::sniff(&input.stem(), &head) {
+        return Ok(format);
+    }
     let text = String::from_utf8_lossy(&head);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     match input.extension().as_str() {
@@ -198,7 +226,8 @@ pub fn detect(input: &Input) -> Result<Format> {
     }
     Err(Error::file(
         &input.name,
-        "cannot tell its format: use --format csv, ndjson, parquet, arrow or apple-health",
+        "cannot tell its format: use --format csv, ndjson, parquet, arrow, apple-health, foods, \
+         open-food-facts, usda-fdc or ciqual",
     ))
 }
 
@@ -257,6 +286,12 @@ pub fn read(
         Format::Parquet => generic::columnar(input.clone(), generic(&input)?, map, sink, true),
         Format::Arrow => generic::columnar(input.clone(), generic(&input)?, map, sink, false),
         Format::AppleHealth => apple_health::read(input, sink),
+        Format::Foods | Format::OpenFoodFacts | Format::UsdaFdc | Format::Ciqual => {
+            Err(Error::file(
+                &input.name,
+                "a food-composition table feeds reference.foods, not a stream",
+            ))
+        }
         Format::Auto => {
             let format = detect(&input)?;
             read(input, format, stream, map, sink)
