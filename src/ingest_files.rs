@@ -16,7 +16,8 @@ pub(crate) struct IngestArgs {
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// auto (from each file's name and content), csv, ndjson, parquet, arrow, apple-health,
-    /// fitbit or google-fit
+    /// fit, gpx, tcx, fitbit, google-fit, or a food-composition table: foods,
+    /// open-food-facts, usda-fdc, ciqual
     #[arg(long, default_value = "auto")]
     format: Format,
     /// The stream generic files feed; by default the stream their name starts with
@@ -192,6 +193,35 @@ fn print_report(out: &mut impl Write, report: &IngestReport, seconds: f64) -> st
             thousands(stats.corrected()),
             thousands(stats.duplicates()),
         )?;
+    }
+    if !report.foods.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<18} {:>12} {:>12} {:>10}",
+            "foods (source)", "loaded", "skipped", "rejected"
+        )?;
+        for (source, counts) in &report.foods {
+            writeln!(
+                out,
+                "{:<18} {:>12} {:>12} {:>10}",
+                source,
+                thousands(counts.loaded),
+                thousands(counts.skipped),
+                thousands(counts.rejected),
+            )?;
+        }
+        for (source, counts) in &report.foods {
+            if counts.notes.is_empty() {
+                continue;
+            }
+            let notes: Vec<String> = counts
+                .notes
+                .iter()
+                .map(|(kind, count)| format!("{kind} {}", thousands(*count)))
+                .collect();
+            writeln!(out, "  {source}: {}", notes.join(", "))?;
+        }
     }
     let rules = rule_lines(report);
     if !rules.is_empty() {

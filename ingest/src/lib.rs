@@ -6,11 +6,14 @@
 //! quality reports and its quarantine. [`load_file`] is the strict path for files already in
 //! a stream's own layout; [`write_batch`] the one for Arrow batches from the network.
 //! [`connectors`] pull public HTTP APIs on a schedule through the same batches.
+//! Food-composition tables (Open Food Facts, USDA FoodData Central, CIQUAL, the project's
+//! own) fill the `foods` reference table that meals are enriched from.
 
 mod canonical;
 pub mod clean;
 pub mod connectors;
 mod extract;
+mod foods;
 pub mod formats;
 mod pipeline;
 mod profiles;
@@ -22,6 +25,7 @@ mod units;
 
 pub use canonical::{LoadReport, load_file};
 pub use extract::Extract;
+pub use foods::FoodCounts;
 pub use pipeline::{
     IngestOptions, IngestReport, Progress, QUARANTINE_LIMIT, Silent, ingest, ingest_inputs,
 };

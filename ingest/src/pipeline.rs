@@ -5,17 +5,20 @@
 //! only once the whole file was read and cleaned, so a file that breaks half-way leaves
 //! nothing behind; the other files of the batch still land. Rejected rows go to the
 //! quarantine, the counts to the batch and its quality reports.
+//!
+//! Food-composition tables ([`crate::foods`]) are loaded into `reference.foods` before the
+//! other files, so that the meals of the batch are enriched from them.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
     sync::Arc,
 };
 
 use arrow::{array::RecordBatch, compute::concat_batches};
 use catalog::{
-    BatchCounts, BatchId, BatchStatus, NewBatch, QualityReport, QuarantinedRow, SubjectCoverage,
-    SubjectId,
+    BatchCounts, BatchId, BatchStatus, NewBatch, Nutrients, QualityReport, QuarantinedRow,
+    SubjectCoverage, SubjectId,
 };
 use chrono::{DateTime, Utc};
 use engine::{Engine, Principal, StreamSchema};
@@ -25,6 +28,7 @@ use crate::{
     Error, Result,
     clean::{self, Cleaned, Rejection, Stats},
     extract::{Extract, SUBJECT, SUBJECT_ID},
+    foods::{self, Enrichment, FoodChunk, FoodCounts, FoodLoad},
     formats::{self, ColumnMap, Format, Input, Survey},
     profiles::{self, PROFILES},
     series,
@@ -37,6 +41,8 @@ pub const QUARANTINE_LIMIT: usize = 10_000;
 const WRITE_ROWS: usize = 256 * 1024;
 /// Extracts read ahead of cleaning.
 const READ_AHEAD: usize = 4;
+/// The stream whose rows are enriched from the `foods` table.
+const MEALS: &str = "meals";
 
 /// What `healthai ingest` was asked to do.
 #[derive(Debug, Clone)]
@@ -86,16 +92,24 @@ pub struct IngestReport {
     pub failed: Vec<(String, String)>,
     /// Counts per stream.
     pub streams: BTreeMap<String, Stats>,
+    /// Counts of the food-composition tables loaded into `reference.foods`, per source.
+    pub foods: BTreeMap<String, FoodCounts>,
     /// Rejected rows, in file and record order, as far as kept.
     pub rejections: Vec<Rejection>,
     pub rejections_total: u64,
 }
 
 impl IngestReport {
+    /// The counts of all streams, and of the food rows loaded or rejected (skipped rows of
+    /// open food databases are not counted as rows: they are not foods).
     pub fn totals(&self) -> Stats {
         let mut total = Stats::default();
         for stats in self.streams.values() {
             total.merge(stats);
+        }
+        for counts in self.foods.values() {
+            total.rows_in += counts.loaded + counts.rejected;
+            total.rows_accepted += counts.loaded;
         }
         total
     }
@@ -190,6 +204,8 @@ pub(crate) struct Run<'a> {
     source: String,
     /// The schemas of the streams met, by name.
     streams: BTreeMap<String, Arc<StreamSchema>>,
+    /// Nutrients per 100 g of the foods meals named, `None` for ids `reference.foods` lacks.
+    foods: HashMap<String, Option<Nutrients>>,
     stream_names: Vec<String>,
     report: IngestReport,
 }
@@ -242,12 +258,14 @@ impl<'a> Run<'a> {
             batch: batch.id,
             source: source.to_owned(),
             streams: BTreeMap::new(),
+            foods: HashMap::new(),
             stream_names,
             report: IngestReport {
                 batch: batch.id,
                 files: 0,
                 failed: Vec::new(),
                 streams: BTreeMap::new(),
+                foods: BTreeMap::new(),
                 rejections: Vec::new(),
                 rejections_total: 0,
             },
@@ -354,8 +372,27 @@ impl<'a> Run<'a> {
             .await
             .map(Arc::new)
             .map_err(|e| Error::file("ingest", format!("surveying the files stopped: {e}")))?;
-        // Profiles first: the readings' local times need the subjects' time zones.
-        let (profiles, readings): (Vec<Input>, Vec<Input>) = inputs
+        // Foods first: the meals of the batch are enriched from them.
+        let plan = foods::plan(inputs, self.options.format);
+        for (file, problem) in plan.failed {
+            progress.file_finished(&file);
+            self.report.failed.push((file, problem));
+        }
+        for load in plan.loads {
+            let files = load.files();
+            progress.file_started(&files[0], 0);
+            match self.load_foods(load, progress).await {
+                Ok(()) => {}
+                Err(Error::File { file, problem }) => self.report.failed.push((file, problem)),
+                Err(other) => return Err(other),
+            }
+            for file in &files {
+                progress.file_finished(file);
+            }
+        }
+        // Profiles next: the readings' local times need the subjects' time zones.
+        let (profiles, readings): (Vec<Input>, Vec<Input>) = plan
+            .others
             .into_iter()
             .partition(|input| input.stem() == PROFILES);
         for input in profiles.into_iter().chain(readings) {
@@ -384,12 +421,6 @@ impl<'a> Run<'a> {
         };
         if input.stem() == PROFILES {
             return self.profiles(input, format, survey).await;
-        }
-        if input.stem() == "foods" {
-            return Err(Error::file(
-                &input.name,
-                "food-composition tables (reference.foods) cannot be loaded yet; meals are stored without nutrients",
-            ));
         }
         let stream = match format.is_generic() {
             true => Some(formats::stream_of(
@@ -435,6 +466,55 @@ impl<'a> Run<'a> {
         }
         read?;
         Ok(rows)
+    }
+
+    /// Reads a food table on a blocking thread and upserts its foods chunk by chunk.
+    async fn load_foods(&mut self, load: FoodLoad, progress: &dyn Progress) -> Result<()> {
+        let name = load.files()[0].to_string();
+        let (sender, mut receiver) = mpsc::channel::<FoodChunk>(READ_AHEAD);
+        let source = self.options.source.clone();
+        let reader = tokio::task::spawn_blocking(move || {
+            load.read(source.as_deref(), &mut |chunk| {
+                sender
+                    .blocking_send(chunk)
+                    .map_err(|_| Error::file("ingest", "loading foods stopped"))
+            })
+        });
+        let catalog = self.engine.catalog().clone();
+        let mut failure = None;
+        while let Some(chunk) = receiver.recv().await {
+            let FoodChunk {
+                source,
+                foods,
+                rejections,
+                counts,
+            } = chunk;
+            progress.rows_read(counts.loaded + counts.rejected + counts.skipped);
+            if !foods.is_empty()
+                && let Err(e) = catalog
+                    .foods()
+                    .upsert(self.principal.org.id, foods, Utc::now())
+                    .await
+            {
+                failure = Some(Error::file(
+                    &name,
+                    format!("the catalog refused foods: {e}"),
+                ));
+                break;
+            }
+            self.report.foods.entry(source).or_default().merge(&counts);
+            self.quarantine(rejections);
+        }
+        drop(receiver);
+        // Meals look foods up again after a load.
+        self.foods.clear();
+        let read = reader
+            .await
+            .map_err(|e| Error::file(&name, format!("reading stopped: {e}")))?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        read
     }
 
     async fn profiles(
@@ -496,10 +576,13 @@ impl<'a> Run<'a> {
         .map_err(|e| Error::file(&file, format!("cleaning stopped: {e}")))?;
         let cleaned = cleaned.map_err(|e| Error::file(&file, format!("cleaning failed: {e}")))?;
         let Cleaned {
-            batch,
+            mut batch,
             rejections,
-            stats,
+            mut stats,
         } = cleaned;
+        if extract.stream == MEALS {
+            batch = self.enrich(batch, &mut stats, &file).await?;
+        }
         rows.stats
             .entry(extract.stream.clone())
             .or_default()
@@ -510,6 +593,39 @@ impl<'a> Run<'a> {
             .push(batch);
         rows.rejections.extend(rejections);
         Ok(())
+    }
+
+    /// Fills the missing nutrients of cleaned meals from `reference.foods`, looking up only the
+    /// foods not met yet.
+    async fn enrich(
+        &mut self,
+        batch: RecordBatch,
+        stats: &mut Stats,
+        file: &str,
+    ) -> Result<RecordBatch> {
+        let unseen: Vec<String> = foods::food_ids_to_enrich(&batch)
+            .into_iter()
+            .filter(|id| !self.foods.contains_key(id))
+            .collect();
+        if !unseen.is_empty() {
+            let found = self
+                .engine
+                .catalog()
+                .foods()
+                .get(self.principal.org.id, &unseen)
+                .await
+                .map_err(|e| Error::file(file, format!("cannot look foods up: {e}")))?;
+            for id in unseen {
+                self.foods.insert(id, None);
+            }
+            for food in found {
+                self.foods.insert(food.id, Some(food.per_100g));
+            }
+        }
+        let (batch, enrichment) = Enrichment::apply(batch, &self.foods)
+            .map_err(|e| Error::file(file, format!("enriching meals failed: {e}")))?;
+        enrichment.record(stats);
+        Ok(batch)
     }
 
     /// Adds what the options supply and the file does not: the subject, the source.
@@ -590,12 +706,17 @@ impl<'a> Run<'a> {
         for (stream, s) in stats {
             self.report.streams.entry(stream).or_default().merge(&s);
         }
+        self.quarantine(rejections);
+        Ok(())
+    }
+
+    /// Counts rejected rows and keeps them, up to the batch's quarantine limit.
+    fn quarantine(&mut self, rejections: Vec<Rejection>) {
         self.report.rejections_total += rejections.len() as u64;
         let room = QUARANTINE_LIMIT.saturating_sub(self.report.rejections.len());
         self.report
             .rejections
             .extend(rejections.into_iter().take(room));
-        Ok(())
     }
 }
 

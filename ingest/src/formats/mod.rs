@@ -26,8 +26,8 @@ use crate::{Error, Result, extract::Extract};
 pub(crate) type Sink<'a> = dyn FnMut(Extract) -> Result<()> + 'a;
 
 /// The formats `--format` accepts besides `auto`, for messages.
-const FORMAT_NAMES: &str =
-    "csv, ndjson, parquet, arrow, apple-health, fit, gpx, tcx, fitbit or google-fit";
+const FORMAT_NAMES: &str = "csv, ndjson, parquet, arrow, apple-health, fit, gpx, tcx, fitbit, google-fit, foods, \
+     open-food-facts, usda-fdc or ciqual";
 
 /// The formats `healthai ingest --format` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,14 @@ pub enum Format {
     GoogleFit,
     /// Garmin FIT files: activities, monitoring, weigh-ins.
     Fit,
+    /// A food-composition table in the project's layout (`foods.csv`, `foods.ndjson`).
+    Foods,
+    /// The Open Food Facts CSV export (tab-separated).
+    OpenFoodFacts,
+    /// USDA FoodData Central CSV: `food.csv` with `food_nutrient.csv` beside it.
+    UsdaFdc,
+    /// The ANSES CIQUAL table exported as CSV.
+    Ciqual,
 }
 
 impl std::str::FromStr for Format {
@@ -68,6 +76,10 @@ impl std::str::FromStr for Format {
             "fitbit" => Format::Fitbit,
             "google-fit" | "google_fit" => Format::GoogleFit,
             "fit" => Format::Fit,
+            "foods" => Format::Foods,
+            "open-food-facts" | "open_food_facts" | "off" => Format::OpenFoodFacts,
+            "usda-fdc" | "usda_fdc" | "fdc" => Format::UsdaFdc,
+            "ciqual" => Format::Ciqual,
             other => {
                 return Err(format!("unknown format '{other}': auto, {FORMAT_NAMES}"));
             }
@@ -89,7 +101,19 @@ impl Format {
             Format::Fitbit => "fitbit",
             Format::GoogleFit => "google-fit",
             Format::Fit => "fit",
+            Format::Foods => "foods",
+            Format::OpenFoodFacts => "open-food-facts",
+            Format::UsdaFdc => "usda-fdc",
+            Format::Ciqual => "ciqual",
         }
+    }
+
+    /// Formats of food-composition tables, loaded into `reference.foods` rather than a stream.
+    pub fn is_food(self) -> bool {
+        matches!(
+            self,
+            Format::Foods | Format::OpenFoodFacts | Format::UsdaFdc | Format::Ciqual
+        )
     }
 
     /// Formats whose files hold one stream, named by `--stream` or the file name.
@@ -101,7 +125,7 @@ impl Format {
     }
 }
 
-trait ReadSeek: Read + Seek + Send {}
+pub(crate) trait ReadSeek: Read + Seek + Send {}
 impl<T: Read + Seek + Send> ReadSeek for T {}
 
 /// A file to read: on disk, or an entry of an archive already in memory.
@@ -133,7 +157,7 @@ impl Input {
         }
     }
 
-    fn open(&self) -> Result<Box<dyn ReadSeek>> {
+    pub(crate) fn open(&self) -> Result<Box<dyn ReadSeek>> {
         match &self.content {
             Content::Path(path) => File::open(path)
                 .map(|f| Box::new(f) as Box<dyn ReadSeek>)
@@ -150,7 +174,7 @@ impl Input {
         }
     }
 
-    fn read_all(&self) -> Result<Vec<u8>> {
+    pub(crate) fn read_all(&self) -> Result<Vec<u8>> {
         match &self.content {
             Content::Path(path) => std::fs::read(path)
                 .map_err(|e| Error::file(&self.name, format!("cannot read: {e}"))),
@@ -216,6 +240,9 @@ pub fn detect(input: &Input) -> Result<Format> {
     }
     if apple_health::sniff(&head) {
         return Ok(Format::AppleHealth);
+    }
+    if let Some(format) = crate::foods::sniff(&input.stem(), &head) {
+        return Ok(format);
     }
     if gpx::sniff(&head) {
         return Ok(Format::Gpx);
@@ -334,6 +361,12 @@ pub fn read(
         Format::Fitbit => fitbit::read(input, &survey.fitbit, sink),
         Format::GoogleFit => google_fit::read(input, sink),
         Format::Fit => fit::read(input, sink),
+        Format::Foods | Format::OpenFoodFacts | Format::UsdaFdc | Format::Ciqual => {
+            Err(Error::file(
+                &input.name,
+                "a food-composition table feeds reference.foods, not a stream",
+            ))
+        }
         Format::Auto => {
             let format = detect(&input)?;
             read(input, format, stream, map, survey, sink)

@@ -16,6 +16,9 @@
 //! | `workouts` | `subject,source,time,end_time,sport,distance_m,energy_kcal,avg_hr,max_hr` |
 //! | `meals` | `subject,source,time,meal,food_id,quantity_g` |
 //!
+//! `foods` is the table `healthai ingest` loads into `reference.foods` before the meals, whose
+//! nutrients it then fills from their food and quantity.
+//!
 //! Times are RFC 3339 in UTC (`2026-03-01T06:00:00Z`); a time without offset is a local time
 //! in the subject's home time zone (only written by the naive-time defect). Each file holds
 //! the subjects one after the other, each subject's rows in time order (by instant).
