@@ -1,6 +1,7 @@
 //! File formats: which one a file is, and the readers that turn each into [`Extract`]s.
 
 mod apple_health;
+mod fhir;
 mod generic;
 mod zip_archive;
 
@@ -29,6 +30,8 @@ pub enum Format {
     Arrow,
     /// Apple Health `export.xml` (also inside `export.zip`).
     AppleHealth,
+    /// HL7 FHIR R4 JSON: a Bundle, an Observation, or bulk-data NDJSON.
+    Fhir,
 }
 
 impl std::str::FromStr for Format {
@@ -42,9 +45,10 @@ impl std::str::FromStr for Format {
             "parquet" => Format::Parquet,
             "arrow" | "ipc" | "feather" => Format::Arrow,
             "apple-health" | "apple_health" => Format::AppleHealth,
+            "fhir" => Format::Fhir,
             other => {
                 return Err(format!(
-                    "unknown format '{other}': auto, csv, ndjson, parquet, arrow or apple-health"
+                    "unknown format '{other}': auto, csv, ndjson, parquet, arrow, apple-health or fhir"
                 ));
             }
         })
@@ -60,6 +64,7 @@ impl Format {
             Format::Parquet => "parquet",
             Format::Arrow => "arrow",
             Format::AppleHealth => "apple-health",
+            Format::Fhir => "fhir",
         }
     }
 
@@ -180,6 +185,9 @@ pub fn detect(input: &Input) -> Result<Format> {
     if apple_health::sniff(&head) {
         return Ok(Format::AppleHealth);
     }
+    if fhir::sniff(&head) || fhir::named(&input.name) {
+        return Ok(Format::Fhir);
+    }
     let text = String::from_utf8_lossy(&head);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     match input.extension().as_str() {
@@ -198,7 +206,7 @@ pub fn detect(input: &Input) -> Result<Format> {
     }
     Err(Error::file(
         &input.name,
-        "cannot tell its format: use --format csv, ndjson, parquet, arrow or apple-health",
+        "cannot tell its format: use --format csv, ndjson, parquet, arrow, apple-health or fhir",
     ))
 }
 
@@ -257,6 +265,7 @@ pub fn read(
         Format::Parquet => generic::columnar(input.clone(), generic(&input)?, map, sink, true),
         Format::Arrow => generic::columnar(input.clone(), generic(&input)?, map, sink, false),
         Format::AppleHealth => apple_health::read(input, sink),
+        Format::Fhir => fhir::read(input, sink),
         Format::Auto => {
             let format = detect(&input)?;
             read(input, format, stream, map, sink)
@@ -277,6 +286,17 @@ mod tests {
             ("a.data", b"{\"subject\":\"S1\"}\n", Format::Ndjson),
             ("a.bin", b"PAR1\x15\x04", Format::Parquet),
             ("a.bin", b"ARROW1\0\0", Format::Arrow),
+            (
+                "Observation.ndjson",
+                b"{\"resourceType\":\"Observation\",\"id\":\"1\"}\n",
+                Format::Fhir,
+            ),
+            (
+                "a.json",
+                b"{\n  \"resourceType\" : \"Bundle\",",
+                Format::Fhir,
+            ),
+            ("b.fhir.json", b"{\"id\":\"x\"}", Format::Fhir),
         ];
         for (name, bytes, expected) in cases {
             assert_eq!(
