@@ -1,6 +1,6 @@
 //! `healthai simulate`: realistic, deterministic health data written as files to ingest.
 
-use std::{io::Write, path::PathBuf};
+use std::{collections::BTreeSet, io::Write, path::PathBuf};
 
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
@@ -12,6 +12,10 @@ use crate::CliError;
 enum FormatArg {
     Csv,
     Ndjson,
+    /// An Apple Health export.xml per subject (apple_health/<pseudonym>/export.xml)
+    AppleHealth,
+    /// A FHIR R4 Bundle per subject (fhir/<pseudonym>.json)
+    Fhir,
 }
 
 #[derive(Args)]
@@ -49,17 +53,34 @@ pub(crate) fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<(), CliEr
         format: match args.format {
             FormatArg::Csv => SimulationFormat::Csv,
             FormatArg::Ndjson => SimulationFormat::Ndjson,
+            FormatArg::AppleHealth => SimulationFormat::AppleHealth,
+            FormatArg::Fhir => SimulationFormat::Fhir,
         },
     };
     let summary = simulate(&options, &args.out)
         .map_err(|e| CliError::Failed(format!("cannot write to {}: {e}", args.out.display())))?;
+    // A file per stream, or a document per subject holding several streams.
+    let mut listed = BTreeSet::new();
     for file in &summary.files {
         let stream = file
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let rows = summary.rows.get(&stream).copied().unwrap_or(0);
-        writeln!(out, "{:>12} rows  {}", rows, file.display())?;
+        if let Some(rows) = summary.rows.get(&stream) {
+            writeln!(out, "{:>12} rows  {}", rows, file.display())?;
+            listed.insert(stream);
+        }
+    }
+    if let Some(directory) = options.format.directory() {
+        for (stream, rows) in summary.rows.iter().filter(|(s, _)| !listed.contains(*s)) {
+            writeln!(out, "{rows:>12} rows  {stream}")?;
+        }
+        writeln!(
+            out,
+            "{:>12} files {}",
+            summary.files.len() - listed.len(),
+            args.out.join(directory).display()
+        )?;
     }
     if !summary.defects.is_empty() {
         let defects: Vec<String> = summary

@@ -32,19 +32,26 @@
 //! (`2026-03-01 06:00:00 +0100`, an instant); units are the record's `unit`. Records are
 //! numbered by `Record` and `Workout` elements in file order (1-based, nested ones included),
 //! so quarantine messages point at them. The export names no subject: the pipeline's
-//! `--subject` does.
+//! `--subject` does, unless the `<Me>` element carries a `HealthAIPseudonym` attribute (not
+//! Apple's: `healthai simulate --format apple-health` writes it, one export per subject), which
+//! then names the subject of every row.
 
-use std::{collections::HashMap, io::BufReader, sync::Arc};
+use std::{cell::OnceCell, collections::HashMap, io::BufReader, sync::Arc};
 
 use arrow::{
-    array::{ArrayRef, RecordBatch, StringBuilder},
+    array::{ArrayRef, RecordBatch, StringArray, StringBuilder},
     datatypes::{DataType, Field, Schema},
 };
 use quick_xml::{Decoder, Reader, events::BytesStart, events::Event};
 
 use super::{Input, Sink};
-use crate::{Error, Result, extract::Extract};
+use crate::{
+    Error, Result,
+    extract::{Extract, SUBJECT},
+};
 
+/// The attribute of `<Me>` that names the export's subject by pseudonym.
+const PSEUDONYM: &str = "HealthAIPseudonym";
 /// Rows per extract of a stream.
 const BATCH_ROWS: usize = 64 * 1024;
 /// The `source` of rows whose record names none.
@@ -92,6 +99,13 @@ pub(crate) fn read(input: Input, sink: &mut Sink) -> Result<()> {
 
 fn read_in_batches(input: Input, sink: &mut Sink, batch_rows: usize) -> Result<()> {
     let file = input.name.clone();
+    // `<Me>` comes before any record, so every extract sees the pseudonym it gives.
+    let pseudonym: OnceCell<String> = OnceCell::new();
+    let mut named = |extract: Extract| match pseudonym.get() {
+        Some(subject) => sink(with_subject(extract, subject)?),
+        None => sink(extract),
+    };
+    let sink: &mut Sink = &mut named;
     let mut reader = Reader::from_reader(BufReader::with_capacity(1 << 20, input.open()?));
     let decoder = reader.decoder();
     let mut out = Output::new(file.clone(), batch_rows);
@@ -153,6 +167,13 @@ fn read_in_batches(input: Input, sink: &mut Sink, batch_rows: usize) -> Result<(
         }
         let attributes_error = |e: String| malformed(&file, at, e);
         match name.as_ref() {
+            b"Me" => {
+                let [subject] = attributes(element, decoder, [PSEUDONYM.as_bytes()])
+                    .map_err(attributes_error)?;
+                if let Some(subject) = subject.filter(|s| !s.trim().is_empty()) {
+                    let _ = pseudonym.set(subject.trim().to_owned());
+                }
+            }
             b"Record" => {
                 record += 1;
                 let [kind, source, unit, start, end, value] = attributes(
@@ -200,6 +221,20 @@ fn read_in_batches(input: Input, sink: &mut Sink, batch_rows: usize) -> Result<(
         buf.clear();
     }
     out.finish(sink)
+}
+
+/// Adds a `subject` column naming `subject` on every row.
+fn with_subject(mut extract: Extract, subject: &str) -> Result<Extract> {
+    let schema = extract.batch.schema();
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(SUBJECT, DataType::Utf8, true));
+    let mut columns = extract.batch.columns().to_vec();
+    columns.push(Arc::new(StringArray::from_iter_values(
+        std::iter::repeat_n(subject, extract.batch.num_rows()),
+    )));
+    extract.batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| Error::file(&extract.file, format!("cannot build rows: {e}")))?;
+    Ok(extract)
 }
 
 fn malformed(file: &str, position: u64, problem: impl std::fmt::Display) -> Error {
@@ -1107,6 +1142,33 @@ mod tests {
                 vec![28, 29, 30],
             )
         );
+    }
+
+    #[test]
+    fn apple_health_me_may_name_the_subject() {
+        let extracts = read_all(&export(EXPORT), BATCH_ROWS).unwrap();
+        assert!(
+            extracts
+                .iter()
+                .all(|e| e.batch.column_by_name(SUBJECT).is_none()),
+            "an export of the Health app names nobody: --subject does"
+        );
+        let named = export(EXPORT).replacen("<Me ", &format!("<Me {PSEUDONYM}=\" S0042 \" "), 1);
+        let extracts = read_all(&named, 2).unwrap();
+        assert!(extracts.len() > 10);
+        for extract in &extracts {
+            let subjects = extract
+                .batch
+                .column_by_name(SUBJECT)
+                .unwrap()
+                .as_string::<i32>();
+            assert_eq!(subjects.len(), extract.records.len());
+            assert!(
+                subjects.iter().all(|s| s == Some("S0042")),
+                "{}",
+                extract.stream
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! File formats: which one a file is, and the readers that turn each into [`Extract`]s.
 
 mod apple_health;
+mod fhir;
 mod fit;
 mod fitbit;
 mod generic;
@@ -27,7 +28,7 @@ pub(crate) type Sink<'a> = dyn FnMut(Extract) -> Result<()> + 'a;
 
 /// The formats `--format` accepts besides `auto`, for messages.
 const FORMAT_NAMES: &str = "csv, ndjson, parquet, arrow, apple-health, fit, gpx, tcx, fitbit, google-fit, foods, \
-     open-food-facts, usda-fdc or ciqual";
+     open-food-facts, usda-fdc, ciqual or fhir";
 
 /// The formats `healthai ingest --format` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,8 @@ pub enum Format {
     UsdaFdc,
     /// The ANSES CIQUAL table exported as CSV.
     Ciqual,
+    /// HL7 FHIR R4 JSON: a Bundle, an Observation, or bulk-data NDJSON.
+    Fhir,
 }
 
 impl std::str::FromStr for Format {
@@ -80,6 +83,7 @@ impl std::str::FromStr for Format {
             "open-food-facts" | "open_food_facts" | "off" => Format::OpenFoodFacts,
             "usda-fdc" | "usda_fdc" | "fdc" => Format::UsdaFdc,
             "ciqual" => Format::Ciqual,
+            "fhir" => Format::Fhir,
             other => {
                 return Err(format!("unknown format '{other}': auto, {FORMAT_NAMES}"));
             }
@@ -105,6 +109,7 @@ impl Format {
             Format::OpenFoodFacts => "open-food-facts",
             Format::UsdaFdc => "usda-fdc",
             Format::Ciqual => "ciqual",
+            Format::Fhir => "fhir",
         }
     }
 
@@ -260,6 +265,9 @@ pub fn detect(input: &Input) -> Result<Format> {
     if fit::sniff(&head) {
         return Ok(Format::Fit);
     }
+    if fhir::sniff(&head) || fhir::named(&input.name) {
+        return Ok(Format::Fhir);
+    }
     let text = String::from_utf8_lossy(&head);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     match input.extension().as_str() {
@@ -367,6 +375,7 @@ pub fn read(
                 "a food-composition table feeds reference.foods, not a stream",
             ))
         }
+        Format::Fhir => fhir::read(input, sink),
         Format::Auto => {
             let format = detect(&input)?;
             read(input, format, stream, map, survey, sink)
@@ -418,6 +427,17 @@ mod tests {
                 b"Start time,End time,Move Minutes count,Calories (kcal)\n",
                 Format::GoogleFit,
             ),
+            (
+                "Observation.ndjson",
+                b"{\"resourceType\":\"Observation\",\"id\":\"1\"}\n",
+                Format::Fhir,
+            ),
+            (
+                "a.json",
+                b"{\n  \"resourceType\" : \"Bundle\",",
+                Format::Fhir,
+            ),
+            ("b.fhir.json", b"{\"id\":\"x\"}", Format::Fhir),
         ];
         for (name, bytes, expected) in cases {
             assert_eq!(
@@ -426,7 +446,15 @@ mod tests {
                 "{name}"
             );
         }
-        for name in ["gpx", "tcx", "apple-health", "fitbit", "google-fit", "fit"] {
+        for name in [
+            "gpx",
+            "tcx",
+            "apple-health",
+            "fitbit",
+            "google-fit",
+            "fit",
+            "fhir",
+        ] {
             assert_eq!(name.parse::<Format>().unwrap().name(), name);
         }
         let err = detect(&Input::bytes("mystery.bin", b"\x00\x01\x02".to_vec())).unwrap_err();

@@ -34,8 +34,15 @@
 //!
 //! With `defects`, the files also carry, at small deterministic rates, the problems real
 //! data has; [`SimulationSummary::defects`] counts them.
+//!
+//! The document formats write, besides `subjects.csv`, one document per subject of the
+//! streams they carry instead of a file per stream: `apple_health/<pseudonym>/export.xml`
+//! (Apple Health: heart rate, steps, sleep, body, workouts) or `fhir/<pseudonym>.json` (a
+//! FHIR R4 Bundle: heart rate, steps, body); neither carries meals, so no foods are written
+//! (see `documents.rs`).
 
 mod day;
+mod documents;
 mod foods;
 mod output;
 mod rng;
@@ -44,9 +51,11 @@ mod subject;
 mod tests;
 
 use std::{
+    cell::RefCell,
     collections::BTreeMap,
     fs, io,
     path::{Path, PathBuf},
+    rc::Rc,
 };
 
 use chrono::{Days, NaiveDate};
@@ -54,6 +63,7 @@ use chrono_tz::Tz;
 
 use self::{
     day::Tables,
+    documents::Documents,
     output::{Table, Val},
     subject::{Profile, local_to_utc, offset_at},
 };
@@ -92,14 +102,30 @@ pub enum SimulationFormat {
     Csv,
     /// Newline-delimited JSON: one object per line.
     Ndjson,
+    /// An Apple Health `export.xml` per subject.
+    AppleHealth,
+    /// A FHIR R4 Bundle (JSON) per subject.
+    Fhir,
 }
 
 impl SimulationFormat {
-    /// The file extension, without the dot.
+    /// The extension of the files written, without the dot.
     pub fn extension(self) -> &'static str {
         match self {
             SimulationFormat::Csv => "csv",
             SimulationFormat::Ndjson => "ndjson",
+            SimulationFormat::AppleHealth => "xml",
+            SimulationFormat::Fhir => "json",
+        }
+    }
+
+    /// The directory (under the output) of the per-subject documents, for the formats that
+    /// write one per subject.
+    pub fn directory(self) -> Option<&'static str> {
+        match self {
+            SimulationFormat::Csv | SimulationFormat::Ndjson => None,
+            SimulationFormat::AppleHealth => Some("apple_health"),
+            SimulationFormat::Fhir => Some("fhir"),
         }
     }
 }
@@ -108,10 +134,11 @@ impl SimulationFormat {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimulationSummary {
     /// `subjects`, `foods`, `heart_rate`, `steps`, `sleep`, `body`, `workouts`, `meals`, in
-    /// that order.
+    /// that order; for the document formats `subjects.csv` then the subjects' documents.
     pub files: Vec<PathBuf>,
     /// Rows (lines, without the CSV header) written per file, keyed by stream name
-    /// (`subjects` and `foods` included).
+    /// (`subjects` and `foods` included); for the document formats, the rows of the streams
+    /// they carry, as the CSV would have them (a weigh-in is one row).
     pub rows: BTreeMap<String, u64>,
     /// Defects introduced, by kind; empty without defects. Row-level kinds count the lines
     /// that carry the defect (a duplicated defective row counts twice):
@@ -252,6 +279,11 @@ pub fn simulate(options: &SimulationOptions, out: &Path) -> io::Result<Simulatio
     let profiles: Vec<Profile> = (0..options.subjects)
         .map(|i| Profile::generate(options, i))
         .collect();
+    let documents = Documents::new(format, out)?.map(|d| Rc::new(RefCell::new(d)));
+    let table = |name: &'static str, columns: &[&'static str]| match &documents {
+        Some(documents) => Ok(Table::document(name, columns.to_vec(), documents.clone())),
+        None => Table::create(out, name, columns.to_vec(), format),
+    };
 
     let mut subjects = Table::create(out, "subjects", SUBJECT_COLUMNS.to_vec(), format)?;
     for p in &profiles {
@@ -268,32 +300,38 @@ pub fn simulate(options: &SimulationOptions, out: &Path) -> io::Result<Simulatio
             1,
         )?;
     }
-    let mut food_table = Table::create(out, "foods", FOOD_COLUMNS.to_vec(), format)?;
-    for f in foods::FOODS {
-        food_table.row(
-            &[
-                Val::Str(f.id),
-                Val::Str(f.name),
-                Val::Dec(f.energy_kcal, 0),
-                Val::Dec(f.protein_g, 1),
-                Val::Dec(f.carbs_g, 1),
-                Val::Dec(f.fat_g, 1),
-                Val::Dec(f.fiber_g, 1),
-                Val::Dec(f.sugars_g, 1),
-                Val::Dec(f.sodium_mg, 0),
-            ],
-            None,
-            1,
-        )?;
+    // The foods meals refer to, where meals are written.
+    let mut food_table = match documents {
+        Some(_) => None,
+        None => Some(Table::create(out, "foods", FOOD_COLUMNS.to_vec(), format)?),
+    };
+    if let Some(food_table) = &mut food_table {
+        for f in foods::FOODS {
+            food_table.row(
+                &[
+                    Val::Str(f.id),
+                    Val::Str(f.name),
+                    Val::Dec(f.energy_kcal, 0),
+                    Val::Dec(f.protein_g, 1),
+                    Val::Dec(f.carbs_g, 1),
+                    Val::Dec(f.fat_g, 1),
+                    Val::Dec(f.fiber_g, 1),
+                    Val::Dec(f.sugars_g, 1),
+                    Val::Dec(f.sodium_mg, 0),
+                ],
+                None,
+                1,
+            )?;
+        }
     }
 
     let mut tables = Tables {
-        heart_rate: Table::create(out, "heart_rate", HEART_RATE_COLUMNS.to_vec(), format)?,
-        steps: Table::create(out, "steps", STEPS_COLUMNS.to_vec(), format)?,
-        sleep: Table::create(out, "sleep", SLEEP_COLUMNS.to_vec(), format)?,
-        body: Table::create(out, "body", body_columns(options.defects), format)?,
-        workouts: Table::create(out, "workouts", WORKOUT_COLUMNS.to_vec(), format)?,
-        meals: Table::create(out, "meals", MEAL_COLUMNS.to_vec(), format)?,
+        heart_rate: table("heart_rate", HEART_RATE_COLUMNS)?,
+        steps: table("steps", STEPS_COLUMNS)?,
+        sleep: table("sleep", SLEEP_COLUMNS)?,
+        body: table("body", &body_columns(options.defects))?,
+        workouts: table("workouts", WORKOUT_COLUMNS)?,
+        meals: table("meals", MEAL_COLUMNS)?,
     };
     let naive = if options.defects {
         choose_naive(&profiles, options)
@@ -303,6 +341,9 @@ pub fn simulate(options: &SimulationOptions, out: &Path) -> io::Result<Simulatio
     let mut counts = DefectCounts::default();
     for p in &profiles {
         let naive = naive.filter(|(i, _)| *i == p.index).map(|(_, n)| n);
+        if let Some(documents) = &documents {
+            documents.borrow_mut().begin(p, options)?;
+        }
         day::simulate_subject(p, options, naive, &mut tables, &mut counts)?;
     }
 
@@ -316,18 +357,30 @@ pub fn simulate(options: &SimulationOptions, out: &Path) -> io::Result<Simulatio
         meals,
     } = tables;
     for (name, table) in [
-        ("subjects", subjects),
+        ("subjects", Some(subjects)),
         ("foods", food_table),
-        ("heart_rate", heart_rate),
-        ("steps", steps),
-        ("sleep", sleep),
-        ("body", body),
-        ("workouts", workouts),
-        ("meals", meals),
+        ("heart_rate", Some(heart_rate)),
+        ("steps", Some(steps)),
+        ("sleep", Some(sleep)),
+        ("body", Some(body)),
+        ("workouts", Some(workouts)),
+        ("meals", Some(meals)),
     ] {
+        let Some(table) = table else { continue };
         let (path, rows) = table.finish()?;
-        summary.files.push(path);
-        summary.rows.insert(name.to_owned(), rows);
+        let carried = match &documents {
+            Some(documents) => name == "subjects" || documents.borrow().carries(name),
+            None => true,
+        };
+        if carried {
+            summary.rows.insert(name.to_owned(), rows);
+        }
+        summary.files.extend(path);
+    }
+    if let Some(documents) = &documents {
+        let mut documents = documents.borrow_mut();
+        documents.end()?;
+        summary.files.extend(documents.take_files());
     }
     if options.defects {
         summary.defects = counts.into_map();

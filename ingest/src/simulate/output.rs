@@ -1,13 +1,16 @@
-//! Buffered writers of one simulated file, CSV with a header or NDJSON, with fast formatting
-//! of the per-minute rows (times and integers are formatted by hand).
+//! Where the rows of a simulated stream go: a buffered file of their own, CSV with a header or
+//! NDJSON, with fast formatting of the per-minute rows (times and integers are formatted by
+//! hand); or the subjects' documents (Apple Health, FHIR), shared by every stream.
 
 use std::{
+    cell::RefCell,
     fs::File,
     io::{self, BufWriter, Write},
     path::{Path, PathBuf},
+    rc::Rc,
 };
 
-use super::SimulationFormat;
+use super::{SimulationFormat, documents::Documents};
 
 /// One cell of a row.
 #[derive(Debug, Clone, Copy)]
@@ -22,9 +25,85 @@ pub(super) enum Val<'a> {
     Missing,
 }
 
-pub(super) struct Table {
+/// The rows of one stream.
+pub(super) enum Table {
+    File(FileTable),
+    Document {
+        stream: &'static str,
+        columns: Vec<&'static str>,
+        documents: Rc<RefCell<Documents>>,
+        rows: u64,
+    },
+}
+
+impl Table {
+    /// A file `dir/name.ndjson` for NDJSON, else `dir/name.csv`, with these columns.
+    pub(super) fn create(
+        dir: &Path,
+        name: &str,
+        columns: Vec<&'static str>,
+        format: SimulationFormat,
+    ) -> io::Result<Self> {
+        FileTable::create(dir, name, columns, format == SimulationFormat::Ndjson).map(Table::File)
+    }
+
+    /// The rows of `stream`, written into the current subject's document.
+    pub(super) fn document(
+        stream: &'static str,
+        columns: Vec<&'static str>,
+        documents: Rc<RefCell<Documents>>,
+    ) -> Self {
+        Table::Document {
+            stream,
+            columns,
+            documents,
+            rows: 0,
+        }
+    }
+
+    /// Writes a row `copies` times. With `naive_offset` (seconds east of UTC), times are
+    /// written as local times without offset.
+    pub(super) fn row(
+        &mut self,
+        vals: &[Val<'_>],
+        naive_offset: Option<i64>,
+        copies: u32,
+    ) -> io::Result<()> {
+        match self {
+            Table::File(file) => file.row(vals, naive_offset, copies),
+            Table::Document {
+                stream,
+                columns,
+                documents,
+                rows,
+            } => {
+                debug_assert_eq!(vals.len(), columns.len(), "{stream}");
+                if documents
+                    .borrow_mut()
+                    .row(stream, columns, vals, naive_offset, copies)?
+                {
+                    *rows += u64::from(copies);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Flushes a file; its path (none for documents, which their subjects close) and the rows
+    /// written.
+    pub(super) fn finish(self) -> io::Result<(Option<PathBuf>, u64)> {
+        match self {
+            Table::File(file) => file.finish().map(|(path, rows)| (Some(path), rows)),
+            Table::Document { rows, .. } => Ok((None, rows)),
+        }
+    }
+}
+
+/// A file of one stream.
+pub(super) struct FileTable {
     path: PathBuf,
-    format: SimulationFormat,
+    /// NDJSON, else CSV.
+    json: bool,
     columns: Vec<&'static str>,
     /// `"column":` for NDJSON.
     keys: Vec<Vec<u8>>,
@@ -36,16 +115,12 @@ pub(super) struct Table {
     date: Vec<u8>,
 }
 
-impl Table {
-    pub(super) fn create(
-        dir: &Path,
-        name: &str,
-        columns: Vec<&'static str>,
-        format: SimulationFormat,
-    ) -> io::Result<Self> {
-        let path = dir.join(format!("{name}.{}", format.extension()));
+impl FileTable {
+    fn create(dir: &Path, name: &str, columns: Vec<&'static str>, json: bool) -> io::Result<Self> {
+        let extension = if json { "ndjson" } else { "csv" };
+        let path = dir.join(format!("{name}.{extension}"));
         let mut out = BufWriter::with_capacity(1 << 20, File::create(&path)?);
-        if format == SimulationFormat::Csv {
+        if !json {
             out.write_all(columns.join(",").as_bytes())?;
             out.write_all(b"\n")?;
         }
@@ -58,9 +133,9 @@ impl Table {
                 key
             })
             .collect();
-        Ok(Table {
+        Ok(FileTable {
             path,
-            format,
+            json,
             columns,
             keys,
             out,
@@ -71,19 +146,12 @@ impl Table {
         })
     }
 
-    /// Writes a row `copies` times. With `naive_offset` (seconds east of UTC), times are
-    /// written as local times without offset.
-    pub(super) fn row(
-        &mut self,
-        vals: &[Val<'_>],
-        naive_offset: Option<i64>,
-        copies: u32,
-    ) -> io::Result<()> {
+    fn row(&mut self, vals: &[Val<'_>], naive_offset: Option<i64>, copies: u32) -> io::Result<()> {
         debug_assert_eq!(vals.len(), self.columns.len(), "{}", self.path.display());
         let mut line = std::mem::take(&mut self.line);
         line.clear();
-        match self.format {
-            SimulationFormat::Csv => {
+        match self.json {
+            false => {
                 for (i, val) in vals.iter().enumerate() {
                     if i > 0 {
                         line.push(b',');
@@ -98,7 +166,7 @@ impl Table {
                 }
                 line.push(b'\n');
             }
-            SimulationFormat::Ndjson => {
+            true => {
                 line.push(b'{');
                 let mut first = true;
                 for (i, val) in vals.iter().enumerate() {
@@ -133,7 +201,7 @@ impl Table {
     }
 
     /// Flushes the file; its path and the rows written.
-    pub(super) fn finish(mut self) -> io::Result<(PathBuf, u64)> {
+    fn finish(mut self) -> io::Result<(PathBuf, u64)> {
         self.out.flush()?;
         Ok((self.path, self.rows))
     }
@@ -175,12 +243,12 @@ pub(super) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-fn push_two(line: &mut Vec<u8>, n: i64) {
+pub(super) fn push_two(line: &mut Vec<u8>, n: i64) {
     line.push(b'0' + (n / 10) as u8);
     line.push(b'0' + (n % 10) as u8);
 }
 
-fn push_int(line: &mut Vec<u8>, n: i64) {
+pub(super) fn push_int(line: &mut Vec<u8>, n: i64) {
     if n < 0 {
         line.push(b'-');
     }
@@ -198,7 +266,7 @@ fn push_int(line: &mut Vec<u8>, n: i64) {
     line.extend_from_slice(&digits[i..]);
 }
 
-fn push_dec(line: &mut Vec<u8>, x: f64, decimals: usize) {
+pub(super) fn push_dec(line: &mut Vec<u8>, x: f64, decimals: usize) {
     // Writing to a Vec cannot fail.
     let _ = write!(line, "{x:.decimals$}");
 }
@@ -218,7 +286,7 @@ fn push_csv_string(line: &mut Vec<u8>, s: &str) {
     }
 }
 
-fn push_json_string(line: &mut Vec<u8>, s: &str) {
+pub(super) fn push_json_string(line: &mut Vec<u8>, s: &str) {
     line.push(b'"');
     for c in s.chars() {
         match c {

@@ -712,6 +712,245 @@ fn simulate_with_defects_has_each_defect() {
     drop(clean_dir);
 }
 
+/// Every file under `dir`, by path relative to it.
+fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let name = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                files.insert(name, fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn simulate_documents_are_deterministic_and_laid_out_per_subject() {
+    for (format, document) in [
+        (
+            SimulationFormat::AppleHealth,
+            "apple_health/S0002/export.xml",
+        ),
+        (SimulationFormat::Fhir, "fhir/S0002.json"),
+    ] {
+        let mut options = small(true, format);
+        options.subjects = 2;
+        options.days = 3;
+        let (a, sa) = run(&options);
+        let (b, sb) = run(&options);
+        let (fa, fb) = (read_tree(a.path()), read_tree(b.path()));
+        assert_eq!(
+            fa.keys().map(String::as_str).collect::<Vec<_>>(),
+            [
+                document.replace("S0002", "S0001").as_str(),
+                document,
+                "subjects.csv"
+            ],
+            "no foods: the documents carry no meals"
+        );
+        assert_eq!(fa, fb, "same options, same bytes");
+        assert_eq!((&sa.rows, &sa.defects), (&sb.rows, &sb.defects));
+        assert_eq!(
+            sa.files,
+            [
+                a.path().join("subjects.csv"),
+                a.path().join(document.replace("S0002", "S0001")),
+                a.path().join(document),
+            ]
+        );
+        options.seed = 43;
+        let (c, _) = run(&options);
+        assert_ne!(fa[document], read_tree(c.path())[document]);
+
+        let text = String::from_utf8(fa[document].clone()).unwrap();
+        match format {
+            SimulationFormat::AppleHealth => {
+                assert!(text.starts_with(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE HealthData ["
+                ));
+                assert!(
+                    text.contains("HealthAIPseudonym=\"S0002\"/>"),
+                    "the pseudonym in <Me>"
+                );
+                assert!(text.ends_with("</HealthData>\n"));
+                let workouts: usize = fa
+                    .values()
+                    .map(|f| String::from_utf8_lossy(f).matches("<Workout ").count())
+                    .sum();
+                assert_eq!(workouts as u64, sa.rows["workouts"]);
+            }
+            _ => {
+                let bundle: serde_json::Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(bundle["resourceType"], "Bundle");
+                assert_eq!(bundle["entry"][0]["resource"]["id"], "S0002");
+                assert_eq!(
+                    bundle["entry"][1]["resource"]["subject"]["reference"],
+                    "Patient/S0002"
+                );
+                assert!(text.lines().count() > 100, "an entry per line");
+            }
+        }
+    }
+}
+
+/// A row as compared across formats: subject, source, then the values of `columns` with times
+/// as instants and numbers in the stream's unit, 3 decimals.
+fn normalized(
+    subject: &str,
+    source: &str,
+    columns: &[&str],
+    value: impl Fn(&str) -> (Option<String>, Option<String>),
+) -> Vec<String> {
+    let mut row = vec![subject.to_owned(), source.to_owned()];
+    for column in columns {
+        let (text, unit) = value(column);
+        let text = text.unwrap_or_default();
+        let cell = if column.ends_with("time") {
+            match crate::times::parse(&text) {
+                Some(crate::times::When::Instant(n)) => (n / 1_000_000_000).to_string(),
+                other => panic!("{column} '{text}' is no instant: {other:?}"),
+            }
+        } else {
+            match text.parse::<f64>() {
+                Ok(number) => {
+                    let factor = if unit.as_deref() == Some("km") {
+                        1000.0
+                    } else {
+                        1.0
+                    };
+                    format!("{:.3}", number * factor)
+                }
+                Err(_) => text,
+            }
+        };
+        row.push(cell);
+    }
+    row
+}
+
+const COMPARED: [(&str, &[&str]); 5] = [
+    ("heart_rate", &["time", "bpm"]),
+    ("steps", &["time", "end_time", "count"]),
+    ("sleep", &["time", "end_time", "stage"]),
+    ("body", &["time", "weight_kg", "fat_pct", "bmi"]),
+    (
+        "workouts",
+        &[
+            "time",
+            "end_time",
+            "sport",
+            "distance_m",
+            "energy_kcal",
+            "avg_hr",
+            "max_hr",
+        ],
+    ),
+];
+
+#[test]
+fn simulate_documents_read_back_as_the_csv_rows() {
+    use arrow::array::{Array, AsArray};
+
+    let mut options = small(false, SimulationFormat::Csv);
+    options.subjects = 4;
+    let (csv_dir, csv_summary) = run(&options);
+    let mut expected: BTreeMap<&str, Vec<Vec<String>>> = BTreeMap::new();
+    for (stream, columns) in COMPARED {
+        let csv = Csv::read(&csv_dir.path().join(format!("{stream}.csv")));
+        let mut rows: Vec<Vec<String>> = csv
+            .records
+            .iter()
+            .map(|r| {
+                normalized(&r[0], &r[1], columns, |c| {
+                    (Some(r[csv.col(c)].clone()), None)
+                })
+            })
+            .collect();
+        rows.sort();
+        expected.insert(stream, rows);
+    }
+
+    for format in [SimulationFormat::AppleHealth, SimulationFormat::Fhir] {
+        options.format = format;
+        let (_dir, summary) = run(&options);
+        let mut read: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+        for path in &summary.files[1..] {
+            crate::formats::read(
+                crate::formats::Input::file(path),
+                crate::formats::Format::Auto,
+                None,
+                &crate::formats::ColumnMap::default(),
+                &crate::formats::Survey::default(),
+                &mut |extract| {
+                    let batch = &extract.batch;
+                    let text = |name: &str, row: usize| {
+                        batch
+                            .column_by_name(name)
+                            .map(|c| c.as_string::<i32>())
+                            .filter(|c| !c.is_null(row))
+                            .map(|c| c.value(row).to_owned())
+                    };
+                    let columns = COMPARED
+                        .iter()
+                        .find(|(s, _)| *s == extract.stream)
+                        .map(|(_, c)| *c)
+                        .unwrap_or_else(|| panic!("{}: no such stream simulated", extract.stream));
+                    for row in 0..batch.num_rows() {
+                        let subject = text("subject", row).expect("every row names its subject");
+                        let source = text("source", row).unwrap_or_default();
+                        read.entry(extract.stream.clone())
+                            .or_default()
+                            .push(normalized(&subject, &source, columns, |c| {
+                                (text(c, row), text(&format!("{c}_unit"), row))
+                            }));
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
+        }
+        let carried: &[&str] = match format {
+            SimulationFormat::AppleHealth => &["body", "heart_rate", "sleep", "steps", "workouts"],
+            _ => &["body", "heart_rate", "steps"],
+        };
+        assert_eq!(
+            read.keys().map(String::as_str).collect::<Vec<_>>(),
+            carried,
+            "{format:?}"
+        );
+        for stream in carried {
+            let rows = read.get_mut(*stream).unwrap();
+            rows.sort();
+            assert_eq!(
+                rows.len() as u64,
+                csv_summary.rows[*stream],
+                "{format:?} {stream}"
+            );
+            assert_eq!(
+                summary.rows[*stream], csv_summary.rows[*stream],
+                "{format:?} {stream}"
+            );
+            assert!(
+                *rows == expected[stream],
+                "{format:?} {stream}: the rows read back differ from the CSV's, e.g. {:?} vs {:?}",
+                rows.iter().zip(&expected[stream]).find(|(a, b)| a != b),
+                rows.len()
+            );
+        }
+        assert!(!summary.rows.contains_key("meals"), "{format:?}");
+    }
+}
+
 /// The full default size; prints rows, bytes and time. Run in release with
 /// `cargo test --release -p ingest simulate_full -- --ignored --nocapture`.
 #[test]
