@@ -15,7 +15,8 @@ pub(crate) struct IngestArgs {
     /// Files or directories (walked) to ingest
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// auto (from each file's name and content), csv, ndjson, parquet or arrow
+    /// auto (from each file's name and content), csv, ndjson, parquet, arrow, apple-health or
+    /// line-protocol[:ns|us|ms|s]
     #[arg(long, default_value = "auto")]
     format: Format,
     /// The stream generic files feed; by default the stream their name starts with

@@ -7,6 +7,7 @@
 
 mod access;
 mod ingest_files;
+mod logging;
 mod output;
 mod serve;
 mod simulate;
@@ -97,7 +98,7 @@ enum Command {
         #[arg(long)]
         subject: String,
     },
-    /// Serve Flight SQL and the gRPC API (and run background maintenance)
+    /// Serve Flight SQL, the gRPC API and the REST API (and run background maintenance)
     Serve(serve::ServeArgs),
     /// Manage the organization's users
     #[command(subcommand)]

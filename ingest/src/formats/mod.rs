@@ -2,6 +2,7 @@
 
 mod apple_health;
 mod generic;
+mod line_protocol;
 mod zip_archive;
 
 use std::{
@@ -12,6 +13,7 @@ use std::{
 };
 
 pub use generic::ColumnMap;
+pub use line_protocol::Precision;
 
 use crate::{Error, Result, extract::Extract};
 
@@ -29,6 +31,8 @@ pub enum Format {
     Arrow,
     /// Apple Health `export.xml` (also inside `export.zip`).
     AppleHealth,
+    /// InfluxDB line protocol, timestamps in the given precision.
+    LineProtocol(Precision),
 }
 
 impl std::str::FromStr for Format {
@@ -42,11 +46,20 @@ impl std::str::FromStr for Format {
             "parquet" => Format::Parquet,
             "arrow" | "ipc" | "feather" => Format::Arrow,
             "apple-health" | "apple_health" => Format::AppleHealth,
-            other => {
-                return Err(format!(
-                    "unknown format '{other}': auto, csv, ndjson, parquet, arrow or apple-health"
-                ));
+            "line-protocol" | "line_protocol" | "lp" | "influx" => {
+                Format::LineProtocol(Precision::default())
             }
+            other => match other.split_once(':') {
+                Some(("line-protocol" | "lp", precision)) => {
+                    Format::LineProtocol(precision.parse()?)
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown format '{other}': auto, csv, ndjson, parquet, arrow, apple-health or \
+                         line-protocol[:ns|us|ms|s]"
+                    ));
+                }
+            },
         })
     }
 }
@@ -60,6 +73,7 @@ impl Format {
             Format::Parquet => "parquet",
             Format::Arrow => "arrow",
             Format::AppleHealth => "apple-health",
+            Format::LineProtocol(_) => "line-protocol",
         }
     }
 
@@ -188,6 +202,9 @@ pub fn detect(input: &Input) -> Result<Format> {
     if apple_health::sniff(&head) {
         return Ok(Format::AppleHealth);
     }
+    if matches!(input.extension().as_str(), "lp" | "line" | "influx") {
+        return Ok(Format::LineProtocol(Precision::default()));
+    }
     let text = String::from_utf8_lossy(&head);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     match input.extension().as_str() {
@@ -200,13 +217,16 @@ pub fn detect(input: &Input) -> Result<Format> {
     if trimmed.starts_with('{') && !trimmed.contains("\"resourceType\"") {
         return Ok(Format::Ndjson);
     }
+    if line_protocol::sniff(&head) {
+        return Ok(Format::LineProtocol(Precision::default()));
+    }
     let first_line = trimmed.lines().next().unwrap_or_default();
     if first_line.contains(',') || first_line.contains('\t') || first_line.contains(';') {
         return Ok(Format::Csv);
     }
     Err(Error::file(
         &input.name,
-        "cannot tell its format: use --format csv, ndjson, parquet, arrow or apple-health",
+        "cannot tell its format: use --format csv, ndjson, parquet, arrow, apple-health or line-protocol",
     ))
 }
 
@@ -265,6 +285,7 @@ pub fn read(
         Format::Parquet => generic::columnar(input.clone(), generic(&input)?, map, sink, true),
         Format::Arrow => generic::columnar(input.clone(), generic(&input)?, map, sink, false),
         Format::AppleHealth => apple_health::read(input, sink),
+        Format::LineProtocol(precision) => line_protocol::read(input, precision, sink),
         Format::Auto => {
             let format = detect(&input)?;
             read(input, format, stream, map, sink)
@@ -285,6 +306,16 @@ mod tests {
             ("a.data", b"{\"subject\":\"S1\"}\n", Format::Ndjson),
             ("a.bin", b"PAR1\x15\x04", Format::Parquet),
             ("a.bin", b"ARROW1\0\0", Format::Arrow),
+            (
+                "a.data",
+                b"heart_rate,subject=S1 bpm=72i 1772352000000000000\n",
+                Format::LineProtocol(Precision::Nanoseconds),
+            ),
+            (
+                "a.lp",
+                b"heart_rate bpm=72",
+                Format::LineProtocol(Precision::Nanoseconds),
+            ),
         ];
         for (name, bytes, expected) in cases {
             assert_eq!(
@@ -293,6 +324,11 @@ mod tests {
                 "{name}"
             );
         }
+        assert_eq!(
+            "line-protocol:ms".parse::<Format>(),
+            Ok(Format::LineProtocol(Precision::Milliseconds))
+        );
+        assert!("line-protocol:hours".parse::<Format>().is_err());
         let err = detect(&Input::bytes("mystery.bin", b"\x00\x01\x02".to_vec())).unwrap_err();
         assert!(
             err.to_string()
