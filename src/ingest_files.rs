@@ -16,8 +16,8 @@ pub(crate) struct IngestArgs {
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// auto (from each file's name and content), csv, ndjson, parquet, arrow, apple-health,
-    /// fit, gpx, tcx, fitbit, google-fit, or a food-composition table: foods,
-    /// open-food-facts, usda-fdc, ciqual
+    /// fit, gpx, tcx, fitbit, google-fit, fhir, line-protocol[:ns|us|ms|s], or a
+    /// food-composition table: foods, open-food-facts, usda-fdc, ciqual
     #[arg(long, default_value = "auto")]
     format: Format,
     /// The stream generic files feed; by default the stream their name starts with

@@ -8,6 +8,7 @@
 mod access;
 mod connectors;
 mod ingest_files;
+mod logging;
 mod output;
 mod serve;
 mod simulate;
@@ -98,7 +99,7 @@ enum Command {
         #[arg(long)]
         subject: String,
     },
-    /// Serve Flight SQL and the gRPC API (and run background maintenance)
+    /// Serve Flight SQL, the gRPC API and the REST API (and run background maintenance)
     Serve(serve::ServeArgs),
     /// Manage the organization's users
     #[command(subcommand)]

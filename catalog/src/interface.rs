@@ -25,6 +25,10 @@ pub trait Catalog: Send + Sync + fmt::Debug {
     fn backend(&self) -> Backend;
     /// Where the catalog lives, without its password.
     fn location(&self) -> &str;
+    /// Its connections now, for monitoring; `None` where the backend does not say.
+    fn pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
     fn organizations(&self) -> &dyn OrganizationRepo;
     fn users(&self) -> &dyn UserRepo;
     fn tokens(&self) -> &dyn TokenRepo;

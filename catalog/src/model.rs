@@ -9,6 +9,18 @@ use uuid::Uuid;
 
 use crate::Error;
 
+/// The connections a catalog holds, for monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PoolStatus {
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Open connections not in use.
+    pub available: usize,
+    /// Callers waiting for a connection, where the backend counts them.
+    pub waiting: Option<usize>,
+}
+
 /// The organization every command acts on unless told otherwise; created by migration.
 pub const DEFAULT_ORG: &str = "default";
 

@@ -80,6 +80,7 @@ impl Error {
         path: impl ToString,
         source: object_store::Error,
     ) -> Self {
+        crate::metrics::OBJECT_STORE_ERRORS.with(&[operation]).inc();
         Error::ObjectStore {
             operation,
             path: path.to_string(),

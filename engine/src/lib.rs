@@ -28,6 +28,7 @@ mod access;
 mod audit;
 mod error;
 mod maintenance;
+pub mod metrics;
 mod parquet_file;
 mod query;
 mod registry;
@@ -156,6 +157,16 @@ impl Engine {
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.inner.store
+    }
+
+    /// Whether the object store answers: a listing of its top level (a readiness probe).
+    pub async fn check_store(&self) -> Result<()> {
+        self.inner
+            .store
+            .list_with_delimiter(None)
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::store("list", "/", e))
     }
 
     pub async fn organization(&self, name: &str) -> Result<Organization> {
@@ -346,6 +357,7 @@ impl Engine {
         params: Option<ParamValues>,
     ) -> Result<QueryStream> {
         let limits = self.inner.config.query_limits;
+        let began = std::time::Instant::now();
         let started = async {
             let frame = self.plan(principal, sql, params, limits).await?;
             let schema = frame.schema().inner().clone();
@@ -355,11 +367,15 @@ impl Engine {
             Ok((schema, stream)) => Ok(QueryStream::new(
                 schema,
                 stream,
+                began,
                 limits,
                 self.inner.audit.clone(),
                 self.audit_entry(principal, "query", Some(sql), AuditOutcome::Ok),
             )),
             Err(e) => {
+                metrics::QUERY_SECONDS
+                    .with(&[principal.interface, "error"])
+                    .observe(began.elapsed());
                 self.audit_refusal(principal, sql, &e);
                 Err(e)
             }

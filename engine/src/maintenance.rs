@@ -144,6 +144,7 @@ impl Engine {
         if files_to_merge(&files) < min_files.max(2) {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let mut plan = FileScan {
             schema,
             store: self.store_url(),
@@ -181,6 +182,9 @@ impl Engine {
             .await
         {
             Ok(_) => {
+                crate::metrics::COMPACTION_SECONDS
+                    .with(&[schema.name()])
+                    .observe(started.elapsed());
                 report.partitions += 1;
                 report.files_in += files.len();
                 report.files_out += files_out;
@@ -324,6 +328,20 @@ impl Engine {
         pseudonym: &str,
         requested_by: Option<UserId>,
     ) -> Result<ErasureRequest> {
+        let request = self.request_erasure(org, pseudonym, requested_by).await?;
+        let org = self.organization(org).await?;
+        self.complete_erasure(&org, request).await
+    }
+
+    /// The first half of an erasure: the request is recorded and the subject hidden from
+    /// every query at once; [`Engine::process_erasures`] (the background maintenance) removes
+    /// its rows from the files later.
+    pub async fn request_erasure(
+        &self,
+        org: &str,
+        pseudonym: &str,
+        requested_by: Option<UserId>,
+    ) -> Result<ErasureRequest> {
         let org = self.organization(org).await?;
         let subject = self
             .catalog()
@@ -336,7 +354,7 @@ impl Engine {
             .request(subject.id, requested_by, Utc::now())
             .await?;
         self.registry().mark_erased(org.id, subject.id);
-        self.complete_erasure(&org, request).await
+        Ok(request)
     }
 
     /// Completes the erasure requests still pending (a node stopped midway, a step failed).

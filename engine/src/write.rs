@@ -187,10 +187,20 @@ async fn commit_loop(
                 Ok(None) | Err(_) => break,
             }
         }
+        let started = Instant::now();
         let outcome = flush(&shared, &schema, &group)
             .await
             .map(|_| ())
             .map_err(Arc::new);
+        let result = if outcome.is_ok() { "ok" } else { "error" };
+        crate::metrics::FLUSH_SECONDS
+            .with(&[schema.name(), result])
+            .observe(started.elapsed());
+        if outcome.is_ok() {
+            crate::metrics::FLUSHED_ROWS
+                .with(&[schema.name()])
+                .add(rows as u64);
+        }
         for pending in group {
             // A writer that stopped waiting (its client went away) needs no answer.
             let _ = pending.done.send(outcome.clone());

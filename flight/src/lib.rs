@@ -1,7 +1,9 @@
 //! The network surface of HealthAI: one gRPC port serving Arrow Flight SQL (BI tools, ADBC,
 //! pyarrow), the typed gRPC API of `proto/healthai/v1` (services), gRPC health checking and
-//! reflection (standard tooling). Every call but health, reflection and the AuthService login
-//! calls authenticates; the engine then applies the caller's access policy.
+//! reflection (standard tooling); and one HTTP port ([`http`]) serving the REST API, the
+//! InfluxDB write endpoint and the observability endpoints. Every call but health,
+//! reflection, metrics and the login calls authenticates; the engine then applies the
+//! caller's access policy.
 //!
 //! ```no_run
 //! # async fn example(engine: engine::Engine, keys: flight::SigningKeys) -> flight::Result<()> {
@@ -15,6 +17,7 @@ mod auth;
 mod error;
 mod flight_sql;
 mod grpc;
+pub mod http;
 mod metadata;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -24,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 pub use auth::{AuthConfig, Authenticator, SigningKeys, Tokens};
-pub use error::{Error, Result};
+pub use error::{Error, Kind, Result};
 
 /// The typed API, generated from `proto/healthai/v1`.
 pub mod pb {

@@ -23,7 +23,7 @@ use engine::StreamSchema;
 use rayon::prelude::*;
 
 use crate::{
-    extract::{Extract, UNIT_SUFFIX},
+    extract::{Extract, MALFORMED, UNIT_SUFFIX},
     series::{Coverage, OVERLAP},
     times::{self, Placed, When},
     units::{self, Conversion},
@@ -345,6 +345,7 @@ impl<'a> Chunk<'a> {
 
     fn clean(mut self) -> Result<Cleaned, ArrowError> {
         self.stats.rows_in = self.len as u64;
+        self.malformed();
         let subject_ids = self.subject_ids();
         let times = self.times("time", &subject_ids, true);
         let end_times = self
@@ -409,6 +410,24 @@ impl<'a> Chunk<'a> {
             rejections: self.rejections,
             stats: self.stats,
         })
+    }
+
+    /// Rows the reader could not parse, rejected with the reader's reason before any other
+    /// rule looks at them.
+    fn malformed(&mut self) {
+        let Some(column) = self.input(MALFORMED) else {
+            return;
+        };
+        let Some(reasons) = column.as_string_opt::<i32>() else {
+            return;
+        };
+        for row in 0..self.len {
+            if reasons.is_valid(row) {
+                let reason = reasons.value(row).to_owned();
+                self.reject(row, None, "parse", reason, None);
+            }
+        }
+        self.stats.rule(ROW, "parse").checked += self.len as u64;
     }
 
     fn subject_ids(&mut self) -> Int64Array {

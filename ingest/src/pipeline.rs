@@ -422,6 +422,7 @@ impl<'a> Run<'a> {
         if input.stem() == PROFILES {
             return self.profiles(input, format, survey).await;
         }
+        let named_by_content = !format.is_generic();
         let stream = match format.is_generic() {
             true => Some(formats::stream_of(
                 &input,
@@ -452,6 +453,10 @@ impl<'a> Run<'a> {
         let mut failure = None;
         while let Some(extract) = receiver.recv().await {
             progress.rows_read(extract.batch.num_rows() as u64);
+            if named_by_content && !self.stream_names.contains(&extract.stream) {
+                unknown_stream(&extract, &self.principal.org.name, &mut rows);
+                continue;
+            }
             if let Err(e) = self.extract(extract, &mut subjects, &mut rows).await {
                 failure = Some(e);
                 break;
@@ -718,6 +723,35 @@ impl<'a> Run<'a> {
             .rejections
             .extend(rejections.into_iter().take(room));
     }
+}
+
+/// Rejects every row of an extract whose content names a stream the organization does not
+/// have (a line-protocol measurement): the other streams of the file still land.
+fn unknown_stream(extract: &Extract, org: &str, rows: &mut FileRows) {
+    let count = extract.batch.num_rows() as u64;
+    let stats = rows.stats.entry(extract.stream.clone()).or_default();
+    stats.rows_in += count;
+    let rule = stats
+        .rules
+        .entry((clean::ROW.to_owned(), "stream"))
+        .or_default();
+    rule.checked += count;
+    rule.rejected += count;
+    let stream: Arc<str> = extract.stream.as_str().into();
+    let reason = format!(
+        "organization {org} has no stream '{}' (`healthai streams` lists them)",
+        extract.stream
+    );
+    rows.rejections
+        .extend(extract.records.iter().map(|record| Rejection {
+            stream: stream.clone(),
+            file: extract.file.clone(),
+            record: *record,
+            column: None,
+            rule: "stream",
+            reason: reason.clone(),
+            value: None,
+        }));
 }
 
 /// Names the file in an error raised where only "ingest" was known.

@@ -23,7 +23,10 @@ use tonic::{Code, transport::Channel};
 
 pub struct Server {
     pub dir: tempfile::TempDir,
+    /// The gRPC port (Flight SQL, the typed API).
     pub port: u16,
+    /// The HTTP port (REST API, metrics).
+    pub http_port: u16,
     child: Child,
 }
 
@@ -70,6 +73,11 @@ impl Server {
     /// Three subjects (S1, S2, S3) with readings; S1 is the member's, S2 and S3 the coach's
     /// group; one user per role.
     pub fn start() -> Self {
+        Self::start_with(&[], None)
+    }
+
+    /// [`Server::start`] with more `healthai serve` options (see [`Server::serve_with`]).
+    pub fn start_with(extra: &[&str], log: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut csv = String::from("subject,source,time,bpm\n");
         for (i, subject) in ["S1", "S2", "S3"].iter().enumerate() {
@@ -156,15 +164,33 @@ impl Server {
             ],
             Some(&password(INGEST.1)),
         );
-        Self::serve(dir)
+        let log = log.map(|name| dir.path().join(name));
+        Self::serve_with(dir, extra, log.as_deref())
     }
 
     /// Starts `healthai serve` over an existing data directory.
     pub fn serve(dir: tempfile::TempDir) -> Self {
+        Self::serve_with(dir, &[], None)
+    }
+
+    /// Starts `healthai serve` with more options, its log in `log` (else on the test's
+    /// stderr, warnings only).
+    pub fn serve_with(dir: tempfile::TempDir, extra: &[&str], log: Option<&Path>) -> Self {
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            None => Stdio::inherit(),
+        };
+        let level: &[&str] = if log.is_some() {
+            &[]
+        } else {
+            &["--log-level", "warn"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_healthai"))
             .args([
                 "serve",
                 "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
                 "127.0.0.1:0",
                 "--max-request-mib",
                 "32",
@@ -175,11 +201,13 @@ impl Server {
                 "--shutdown-grace-secs",
                 "1",
             ])
+            .args(level)
+            .args(extra)
             .current_dir(dir.path())
             .env_remove("HEALTHAI_CATALOG")
             .env_remove("HEALTHAI_STORE")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start healthai serve");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -187,17 +215,31 @@ impl Server {
         stdout.read_line(&mut line).unwrap();
         // Keep reading, so the server's last words do not meet a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        let port = line
-            .split(" on 127.0.0.1:")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line from healthai serve: {line}"));
-        Server { dir, port, child }
+        // "… gRPC API on 127.0.0.1:PORT, the REST API on http://127.0.0.1:PORT (catalog …"
+        let port_after = |marker: &str| -> u16 {
+            line.split(marker)
+                .nth(1)
+                .and_then(|rest| rest.split([' ', ',']).next())
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected first line from healthai serve: {line}"))
+        };
+        let port = port_after(" API on 127.0.0.1:");
+        let http_port = port_after(" on http://127.0.0.1:");
+        Server {
+            dir,
+            port,
+            http_port,
+            child,
+        }
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The REST API's base URL.
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
     }
 
     pub fn secret_file(&self) -> PathBuf {

@@ -332,4 +332,5 @@ pub(crate) trait Database: Send + Sync + fmt::Debug {
     async fn begin(&self) -> Result<Box<dyn Tx>, DbError>;
     /// A connection outside any transaction, for single statements.
     async fn connection(&self) -> Result<Box<dyn Tx>, DbError>;
+    fn pool_status(&self) -> crate::PoolStatus;
 }

@@ -96,6 +96,16 @@ impl Database for PostgresDb {
     async fn connection(&self) -> Result<Box<dyn Tx>, DbError> {
         self.acquire(false).await
     }
+
+    fn pool_status(&self) -> crate::PoolStatus {
+        let status = self.pool.status();
+        crate::PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            available: status.available,
+            waiting: Some(status.waiting),
+        }
+    }
 }
 
 struct PgTx {

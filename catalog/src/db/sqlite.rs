@@ -149,6 +149,16 @@ impl Database for SqliteDb {
     async fn connection(&self) -> Result<Box<dyn Tx>, DbError> {
         self.acquire(false).await
     }
+
+    /// The one connection, available unless a transaction holds it; waiters are not counted.
+    fn pool_status(&self) -> crate::PoolStatus {
+        crate::PoolStatus {
+            max_size: 1,
+            size: 1,
+            available: usize::from(self.turn.try_lock().is_ok()),
+            waiting: None,
+        }
+    }
 }
 
 struct SqliteTx {

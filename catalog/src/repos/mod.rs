@@ -55,6 +55,10 @@ impl Catalog for SqlCatalog {
         &self.location
     }
 
+    fn pool_status(&self) -> Option<crate::PoolStatus> {
+        Some(self.db.pool_status())
+    }
+
     fn organizations(&self) -> &dyn OrganizationRepo {
         self
     }

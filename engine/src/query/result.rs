@@ -3,7 +3,7 @@
 use std::{
     pin::Pin,
     task::{Context, Poll},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use arrow::{array::RecordBatch, datatypes::SchemaRef};
@@ -20,6 +20,8 @@ use crate::{Error, QueryLimits, Result, audit::AuditLog};
 pub struct QueryStream {
     schema: SchemaRef,
     inner: SendableRecordBatchStream,
+    /// When planning began, for the latency metric.
+    began: Instant,
     deadline: Pin<Box<Sleep>>,
     limits: QueryLimits,
     rows: i64,
@@ -38,6 +40,7 @@ impl QueryStream {
     pub(crate) fn new(
         schema: SchemaRef,
         inner: SendableRecordBatchStream,
+        began: Instant,
         limits: QueryLimits,
         audit: AuditLog,
         entry: AuditEntry,
@@ -45,6 +48,7 @@ impl QueryStream {
         QueryStream {
             schema,
             inner,
+            began,
             deadline: Box::pin(tokio::time::sleep(limits.timeout)),
             limits,
             rows: 0,
@@ -74,6 +78,9 @@ impl QueryStream {
 
     fn finish(&mut self, outcome: AuditOutcome, detail: Option<String>) {
         if let Some((log, mut entry)) = self.audit.take() {
+            crate::metrics::QUERY_SECONDS
+                .with(&[entry.interface.as_str(), outcome.as_str()])
+                .observe(self.began.elapsed());
             entry.rows = Some(self.rows);
             entry.outcome = outcome;
             entry.detail = detail;

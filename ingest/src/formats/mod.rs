@@ -7,6 +7,7 @@ mod fitbit;
 mod generic;
 mod google_fit;
 mod gpx;
+mod line_protocol;
 mod tcx;
 mod text_rows;
 mod track;
@@ -20,6 +21,7 @@ use std::{
 };
 
 pub use generic::ColumnMap;
+pub use line_protocol::Precision;
 
 use crate::{Error, Result, extract::Extract};
 
@@ -28,7 +30,7 @@ pub(crate) type Sink<'a> = dyn FnMut(Extract) -> Result<()> + 'a;
 
 /// The formats `--format` accepts besides `auto`, for messages.
 const FORMAT_NAMES: &str = "csv, ndjson, parquet, arrow, apple-health, fit, gpx, tcx, fitbit, google-fit, foods, \
-     open-food-facts, usda-fdc, ciqual or fhir";
+     open-food-facts, usda-fdc, ciqual, fhir or line-protocol[:ns|us|ms|s]";
 
 /// The formats `healthai ingest --format` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +63,8 @@ pub enum Format {
     Ciqual,
     /// HL7 FHIR R4 JSON: a Bundle, an Observation, or bulk-data NDJSON.
     Fhir,
+    /// InfluxDB line protocol, timestamps in the given precision.
+    LineProtocol(Precision),
 }
 
 impl std::str::FromStr for Format {
@@ -84,9 +88,17 @@ impl std::str::FromStr for Format {
             "usda-fdc" | "usda_fdc" | "fdc" => Format::UsdaFdc,
             "ciqual" => Format::Ciqual,
             "fhir" => Format::Fhir,
-            other => {
-                return Err(format!("unknown format '{other}': auto, {FORMAT_NAMES}"));
+            "line-protocol" | "line_protocol" | "lp" | "influx" => {
+                Format::LineProtocol(Precision::default())
             }
+            other => match other.split_once(':') {
+                Some(("line-protocol" | "lp", precision)) => {
+                    Format::LineProtocol(precision.parse()?)
+                }
+                _ => {
+                    return Err(format!("unknown format '{other}': auto, {FORMAT_NAMES}"));
+                }
+            },
         })
     }
 }
@@ -110,6 +122,7 @@ impl Format {
             Format::UsdaFdc => "usda-fdc",
             Format::Ciqual => "ciqual",
             Format::Fhir => "fhir",
+            Format::LineProtocol(_) => "line-protocol",
         }
     }
 
@@ -246,6 +259,9 @@ pub fn detect(input: &Input) -> Result<Format> {
     if apple_health::sniff(&head) {
         return Ok(Format::AppleHealth);
     }
+    if matches!(input.extension().as_str(), "lp" | "line" | "influx") {
+        return Ok(Format::LineProtocol(Precision::default()));
+    }
     if let Some(format) = crate::foods::sniff(&input.stem(), &head) {
         return Ok(format);
     }
@@ -282,6 +298,9 @@ pub fn detect(input: &Input) -> Result<Format> {
     }
     if trimmed.starts_with('{') && !trimmed.contains("\"resourceType\"") {
         return Ok(Format::Ndjson);
+    }
+    if line_protocol::sniff(&head) {
+        return Ok(Format::LineProtocol(Precision::default()));
     }
     let first_line = trimmed.lines().next().unwrap_or_default();
     if first_line.contains(',') || first_line.contains('\t') || first_line.contains(';') {
@@ -376,6 +395,7 @@ pub fn read(
             ))
         }
         Format::Fhir => fhir::read(input, sink),
+        Format::LineProtocol(precision) => line_protocol::read(input, precision, sink),
         Format::Auto => {
             let format = detect(&input)?;
             read(input, format, stream, map, survey, sink)
@@ -438,6 +458,16 @@ mod tests {
                 Format::Fhir,
             ),
             ("b.fhir.json", b"{\"id\":\"x\"}", Format::Fhir),
+            (
+                "a.data",
+                b"heart_rate,subject=S1 bpm=72i 1772352000000000000\n",
+                Format::LineProtocol(Precision::Nanoseconds),
+            ),
+            (
+                "a.lp",
+                b"heart_rate bpm=72",
+                Format::LineProtocol(Precision::Nanoseconds),
+            ),
         ];
         for (name, bytes, expected) in cases {
             assert_eq!(
@@ -457,6 +487,11 @@ mod tests {
         ] {
             assert_eq!(name.parse::<Format>().unwrap().name(), name);
         }
+        assert_eq!(
+            "line-protocol:ms".parse::<Format>(),
+            Ok(Format::LineProtocol(Precision::Milliseconds))
+        );
+        assert!("line-protocol:hours".parse::<Format>().is_err());
         let err = detect(&Input::bytes("mystery.bin", b"\x00\x01\x02".to_vec())).unwrap_err();
         assert!(
             err.to_string()
