@@ -42,6 +42,18 @@ fn parse_mapping(text: &str) -> Result<(String, String), String> {
 }
 
 impl IngestArgs {
+    /// Files and directories with every option at its default.
+    pub(crate) fn of(paths: Vec<PathBuf>) -> Self {
+        IngestArgs {
+            paths,
+            format: Format::Auto,
+            stream: None,
+            subject: None,
+            source: None,
+            mappings: Vec::new(),
+        }
+    }
+
     fn options(&self) -> IngestOptions {
         let mut options = IngestOptions {
             format: self.format,

@@ -7,6 +7,7 @@
 
 mod access;
 mod connectors;
+mod demo;
 mod ingest_files;
 mod logging;
 mod output;
@@ -55,6 +56,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Simulate a month of data for 100 subjects, ingest it, and serve it with the dashboard:
+    /// the whole product with no configuration
+    Demo(demo::DemoArgs),
     /// Apply the catalog migrations this binary carries and print what was applied
     Migrate,
     /// Ingest files (CSV, NDJSON, Parquet, Arrow; directories walked) as one cleaned batch,
@@ -368,13 +372,17 @@ async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
                 request.rows_removed.unwrap_or(0)
             )?;
         }
+        Command::Demo(args) => {
+            let engine = open_engine(&catalog_url, &cli.store).await?;
+            demo::demo(engine, args, org, out).await?;
+        }
         Command::Serve(args) => {
             let config = EngineConfig {
                 query_limits: args.limits(),
                 ..EngineConfig::default()
             };
             let engine = open_engine_with(&catalog_url, &cli.store, config).await?;
-            serve::serve(engine, args, out).await?;
+            serve::serve(engine, args, None, out).await?;
         }
         Command::User(command) => {
             let catalog = open_catalog(&catalog_url).await?;

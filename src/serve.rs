@@ -85,9 +85,13 @@ impl ServeArgs {
     }
 }
 
+/// What to tell the user once the servers listen, given the gRPC and HTTP addresses.
+pub(crate) type Welcome<'a> = &'a dyn Fn(SocketAddr, Option<SocketAddr>) -> String;
+
 pub(crate) async fn serve(
     engine: Engine,
     args: ServeArgs,
+    welcome: Option<Welcome<'_>>,
     out: &mut impl std::io::Write,
 ) -> Result<(), CliError> {
     let auth = Arc::new(Authenticator::new(
@@ -118,8 +122,12 @@ pub(crate) async fn serve(
             crate::connectors::RUN_LEASE,
         )
     });
-    let http = match &http_listener {
-        Some((listener, _)) => format!(", the REST API on http://{}", listener.local_addr()?),
+    let http_address = match &http_listener {
+        Some((listener, _)) => Some(listener.local_addr()?),
+        None => None,
+    };
+    let http = match http_address {
+        Some(http) => format!(", the REST API on http://{http}"),
         None => String::new(),
     };
     writeln!(
@@ -127,6 +135,9 @@ pub(crate) async fn serve(
         "HealthAI serving Flight SQL and the gRPC API on {address}{http} (catalog {}); Ctrl-C stops it",
         engine.catalog().location()
     )?;
+    if let Some(welcome) = welcome {
+        writeln!(out, "{}", welcome(address, http_address))?;
+    }
     out.flush()?;
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     let config = ServerConfig {

@@ -20,6 +20,7 @@ use server::{ADMIN, ANALYST, COACH, INGEST, MEMBER, READINGS, Server, single_int
 /// OpenAPI document must list exactly these.
 const OPERATIONS: &[&str] = &[
     "GET /",
+    "GET /dashboard/{file}",
     "GET /health",
     "GET /ready",
     "GET /metrics",

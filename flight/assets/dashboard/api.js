@@ -96,7 +96,9 @@ function errorMessage(data, response) {
 
 /** Logs in; keeps the tokens for this browser tab only. */
 export async function login(org, email, password) {
-  const reply = await post("/api/v1/auth/login", { org, email, password });
+  // The server names a user ORG/EMAIL: the same email may exist in two organizations.
+  const username = org ? `${org}/${email}` : email;
+  const reply = await post("/api/v1/auth/login", { username, password });
   keepTokens(reply);
 }
 

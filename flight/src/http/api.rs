@@ -7,7 +7,7 @@ use axum::{http::HeaderName, routing::MethodRouter};
 use serde_json::{Value, json};
 
 use super::{
-    AppState, auth, ingest, observe,
+    AppState, auth, dashboard, ingest, observe,
     openapi::{Route, schema},
     query, streams, subjects,
 };
@@ -38,10 +38,24 @@ fn binary() -> Value {
 /// Every route of the HTTP server.
 pub(crate) fn routes() -> Vec<Route> {
     vec![
-        Route::get("/", observe::index)
-            .op("index", "observability", "The dashboard's page (a placeholder for now)")
+        Route::get("/", dashboard::index)
+            .op("index", "dashboard", "The dashboard's page")
             .public()
             .reply(200, "An HTML page.", &[("text/html", string())]),
+        Route::get("/dashboard/{file}", dashboard::file)
+            .op("dashboardFile", "dashboard", "A script, style sheet or icon of the dashboard")
+            .public()
+            .path_param("file", "The file, e.g. app.js", json!("app.js"))
+            .reply(
+                200,
+                "The file.",
+                &[
+                    ("text/javascript", string()),
+                    ("text/css", string()),
+                    ("image/svg+xml", string()),
+                ],
+            )
+            .errors(&[404]),
         Route::get("/health", observe::health)
             .op("health", "observability", "Liveness: the process answers")
             .public()

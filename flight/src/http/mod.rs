@@ -14,6 +14,7 @@
 
 mod api;
 mod auth;
+mod dashboard;
 mod encode;
 mod ingest;
 mod metrics;

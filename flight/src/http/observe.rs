@@ -1,4 +1,4 @@
-//! Liveness, readiness, metrics, the OpenAPI document, and the dashboard's page.
+//! Liveness, readiness, metrics and the OpenAPI document.
 
 use std::time::{Duration, Instant};
 
@@ -14,23 +14,6 @@ use crate::Result;
 
 /// How long a readiness probe waits for the catalog or the store.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The dashboard is not built yet; the page says where the API is.
-const INDEX: &str = "<!doctype html>
-<html lang=\"en\">
-<head><meta charset=\"utf-8\"><title>HealthAI</title></head>
-<body>
-<h1>HealthAI</h1>
-<p>The dashboard is coming. Meanwhile the REST API is described at
-<a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>; the server reports
-<a href=\"/health\">/health</a>, <a href=\"/ready\">/ready</a> and <a href=\"/metrics\">/metrics</a>.</p>
-</body>
-</html>
-";
-
-pub(crate) async fn index() -> Response {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response()
-}
 
 pub(crate) async fn health() -> Result<Response> {
     json(
