@@ -46,11 +46,20 @@ fn the_demo_dashboard_shows_every_view_with_data() {
             .spawn()
             .expect("start healthai demo"),
     );
+    // The demo keeps printing while it serves: its output is read to the end on a thread, so
+    // that it never writes into a closed pipe.
     let stdout = BufReader::new(demo.0.stdout.take().unwrap());
+    let (lines, printed_lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let mut printed = Vec::new();
     let mut url = None;
-    for line in stdout.lines() {
-        let line = line.unwrap();
+    for line in printed_lines.iter() {
         if let Some(address) = line.strip_prefix("dashboard:") {
             url = Some(address.trim().to_owned());
             break;

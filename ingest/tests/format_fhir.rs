@@ -2,40 +2,19 @@
 //! over a SQLite catalog and a local store, the rows read back with SQL, the quarantine and
 //! failures from the report and the catalog.
 
-use std::{path::PathBuf, sync::Arc};
+mod support;
+
+use support::Harness;
+
+use std::path::PathBuf;
 
 use arrow::{
     array::{AsArray, RecordBatch},
     datatypes::{Float64Type, Int64Type},
 };
-use catalog::testing::TestDatabase;
-use engine::{Engine, EngineConfig, Principal};
 use ingest::{IngestOptions, IngestReport, Silent, formats::Format};
-use object_store::local::LocalFileSystem;
-
-struct Harness {
-    _db: TestDatabase,
-    _dir: tempfile::TempDir,
-    engine: Engine,
-    principal: Principal,
-}
 
 impl Harness {
-    async fn new() -> Self {
-        let db = TestDatabase::sqlite().await;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("store")).unwrap();
-        let store = Arc::new(LocalFileSystem::new_with_prefix(dir.path().join("store")).unwrap());
-        let engine = Engine::open(db.catalog().await, store, EngineConfig::default()).unwrap();
-        let principal = Principal::operator(engine.organization("default").await.unwrap());
-        Harness {
-            _db: db,
-            _dir: dir,
-            engine,
-            principal,
-        }
-    }
-
     async fn ingest(&self, paths: &[PathBuf], options: IngestOptions) -> IngestReport {
         ingest::ingest(&self.engine, &self.principal, paths, &options, &Silent)
             .await

@@ -3,44 +3,23 @@
 //! ingested into a real engine over a SQLite catalog, and the rows read back with SQL.
 //! Local times are placed in the subjects' home zones, on days when the clocks change.
 
+mod support;
+
+use support::Harness;
+
 use std::{
     io::Read,
     path::{Path, PathBuf},
-    sync::Arc,
 };
 
 use arrow::{
     array::{Array, AsArray, RecordBatch},
     datatypes::Int64Type,
 };
-use catalog::{SubjectProfile, testing::TestDatabase};
-use engine::{Engine, EngineConfig, Principal};
+use catalog::SubjectProfile;
 use ingest::{IngestOptions, IngestReport, Silent};
-use object_store::local::LocalFileSystem;
-
-struct Harness {
-    _db: TestDatabase,
-    dir: tempfile::TempDir,
-    engine: Engine,
-    principal: Principal,
-}
 
 impl Harness {
-    async fn new() -> Self {
-        let db = TestDatabase::sqlite().await;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("store")).unwrap();
-        let store = Arc::new(LocalFileSystem::new_with_prefix(dir.path().join("store")).unwrap());
-        let engine = Engine::open(db.catalog().await, store, EngineConfig::default()).unwrap();
-        let principal = Principal::operator(engine.organization("default").await.unwrap());
-        Harness {
-            _db: db,
-            dir,
-            engine,
-            principal,
-        }
-    }
-
     async fn subject(&self, pseudonym: &str, timezone: &str) {
         let catalog = self.engine.catalog();
         let org = catalog.organizations().get("default").await.unwrap().id;

@@ -3,46 +3,22 @@
 //! `ingest::ingest` into a real engine, read back from `reference.foods` with SQL, and meals
 //! enriched from them.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+mod support;
+
+use support::Harness;
+
+use std::path::{Path, PathBuf};
 
 use arrow::{
     array::{Array, AsArray, RecordBatch},
     datatypes::{Float64Type, Int64Type},
 };
-use catalog::testing::TestDatabase;
-use engine::{Engine, EngineConfig, Principal};
 use ingest::{
     FoodCounts, IngestOptions, IngestReport, Silent,
     simulate::{SimulationOptions, simulate},
 };
-use object_store::local::LocalFileSystem;
-
-struct Harness {
-    _db: TestDatabase,
-    dir: tempfile::TempDir,
-    engine: Engine,
-    principal: Principal,
-}
 
 impl Harness {
-    async fn new() -> Self {
-        let db = TestDatabase::sqlite().await;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("store")).unwrap();
-        let store = Arc::new(LocalFileSystem::new_with_prefix(dir.path().join("store")).unwrap());
-        let engine = Engine::open(db.catalog().await, store, EngineConfig::default()).unwrap();
-        let principal = Principal::operator(engine.organization("default").await.unwrap());
-        Harness {
-            _db: db,
-            dir,
-            engine,
-            principal,
-        }
-    }
-
     fn file(&self, name: &str, content: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

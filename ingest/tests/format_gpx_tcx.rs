@@ -2,43 +2,19 @@
 //! into a real engine over a SQLite catalog and a local object store, the rows read back with
 //! SQL, the quarantine and failures from the batch.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+mod support;
+
+use support::Harness;
+
+use std::path::{Path, PathBuf};
 
 use arrow::{
     array::{Array, AsArray, RecordBatch},
     datatypes::{Float64Type, Int64Type},
 };
-use catalog::testing::TestDatabase;
-use engine::{Engine, EngineConfig, Principal};
 use ingest::{IngestOptions, IngestReport, Silent};
-use object_store::local::LocalFileSystem;
-
-struct Harness {
-    _db: TestDatabase,
-    dir: tempfile::TempDir,
-    engine: Engine,
-    principal: Principal,
-}
 
 impl Harness {
-    async fn new() -> Self {
-        let db = TestDatabase::sqlite().await;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("store")).unwrap();
-        let store = Arc::new(LocalFileSystem::new_with_prefix(dir.path().join("store")).unwrap());
-        let engine = Engine::open(db.catalog().await, store, EngineConfig::default()).unwrap();
-        let principal = Principal::operator(engine.organization("default").await.unwrap());
-        Harness {
-            _db: db,
-            dir,
-            engine,
-            principal,
-        }
-    }
-
     async fn ingest(&self, paths: &[PathBuf]) -> IngestReport {
         let options = IngestOptions {
             subject: Some("R1".into()),

@@ -2,37 +2,17 @@
 //! object store, the rows read back with SQL and the batch, quality reports and quarantine
 //! read back from the catalog.
 
-use std::{path::PathBuf, sync::Arc};
+mod support;
+
+use support::Harness;
+
+use std::path::PathBuf;
 
 use arrow::array::{AsArray, RecordBatch};
-use catalog::{BatchStatus, SubjectProfile, testing::TestDatabase};
-use engine::{Engine, EngineConfig, Principal};
+use catalog::{BatchStatus, SubjectProfile};
 use ingest::{IngestOptions, IngestReport, Silent};
-use object_store::local::LocalFileSystem;
-
-struct Harness {
-    _db: TestDatabase,
-    dir: tempfile::TempDir,
-    engine: Engine,
-    principal: Principal,
-}
 
 impl Harness {
-    async fn new() -> Self {
-        let db = TestDatabase::sqlite().await;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("store")).unwrap();
-        let store = Arc::new(LocalFileSystem::new_with_prefix(dir.path().join("store")).unwrap());
-        let engine = Engine::open(db.catalog().await, store, EngineConfig::default()).unwrap();
-        let principal = Principal::operator(engine.organization("default").await.unwrap());
-        Harness {
-            _db: db,
-            dir,
-            engine,
-            principal,
-        }
-    }
-
     fn file(&self, name: &str, content: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         std::fs::write(&path, content).unwrap();

@@ -139,7 +139,7 @@ pub async fn catalog_tables_are_queryable(db: TestDatabase) {
         .query(
             "default",
             "SELECT table_schema, count(*) FROM information_schema.tables \
-             WHERE table_schema IN ('health', 'meta', 'system') GROUP BY 1 ORDER BY 1",
+             WHERE table_schema IN ('health', 'meta', 'reference', 'system') GROUP BY 1 ORDER BY 1",
         )
         .await
         .unwrap();
@@ -157,7 +157,8 @@ pub async fn catalog_tables_are_queryable(db: TestDatabase) {
         [
             ("health".into(), 12),
             ("meta".into(), 4),
-            ("system".into(), 7)
+            ("reference".into(), 1),
+            ("system".into(), 8)
         ]
     );
 }
