@@ -48,6 +48,9 @@ pub(crate) async fn demo(
 ) -> Result<(), CliError> {
     let org = engine.organization(org_name).await?;
     let catalog = engine.catalog().clone();
+    // A password the login would refuse is said before the long load, not after.
+    let password = args.password.clone().unwrap_or_else(new_password);
+    let hash = Authenticator::hash_password(&password)?;
     if catalog.subjects().list(org.id).await?.is_empty() {
         load(&engine, &org, &args, out).await?;
     } else {
@@ -56,8 +59,7 @@ pub(crate) async fn demo(
             "the organization '{org_name}' already has data: serving it as it is"
         )?;
     }
-    let password = args.password.clone().unwrap_or_else(new_password);
-    set_up_login(catalog.as_ref(), org.id, &password).await?;
+    set_up_login(catalog.as_ref(), org.id, hash).await?;
     let org_name = org_name.to_owned();
     let welcome = move |grpc: SocketAddr, http: Option<SocketAddr>| {
         let dashboard = match http {
@@ -170,8 +172,11 @@ async fn cohorts_and_goals(
 }
 
 /// Makes the demo administrator, or gives the existing one this password.
-async fn set_up_login(catalog: &dyn Catalog, org: OrgId, password: &str) -> Result<(), CliError> {
-    let hash = Authenticator::hash_password(password)?;
+async fn set_up_login(
+    catalog: &dyn Catalog,
+    org: OrgId,
+    hash: catalog::PasswordHash,
+) -> Result<(), CliError> {
     match catalog.users().get_by_email(org, DEMO_EMAIL).await {
         Ok(user) => catalog.users().set_password_hash(user.id, hash).await?,
         Err(catalog::Error::NotFound { .. }) => {
