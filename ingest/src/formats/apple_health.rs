@@ -39,12 +39,12 @@
 use std::{cell::OnceCell, collections::HashMap, io::BufReader, sync::Arc};
 
 use arrow::{
-    array::{ArrayRef, RecordBatch, StringArray, StringBuilder},
+    array::{RecordBatch, StringArray},
     datatypes::{DataType, Field, Schema},
 };
 use quick_xml::{Decoder, Reader, events::BytesStart, events::Event};
 
-use super::{Input, Sink};
+use super::{Input, Sink, text_rows::Table};
 use crate::{
     Error, Result,
     extract::{Extract, SUBJECT},
@@ -433,65 +433,6 @@ fn glucose_unit(unit: &str) -> &str {
     }
 }
 
-/// Rows of one stream, as text columns, until they are handed on.
-struct Table {
-    stream: &'static str,
-    names: &'static [&'static str],
-    columns: Vec<StringBuilder>,
-    records: Vec<u64>,
-}
-
-impl Table {
-    fn new(stream: &'static str, names: &'static [&'static str]) -> Self {
-        Table {
-            stream,
-            names,
-            columns: names.iter().map(|_| StringBuilder::new()).collect(),
-            records: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, record: u64, row: &[Option<&str>]) {
-        debug_assert_eq!(row.len(), self.names.len(), "{}", self.stream);
-        for (column, value) in self.columns.iter_mut().zip(row) {
-            column.append_option(*value);
-        }
-        self.records.push(record);
-    }
-
-    fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    /// Hands the rows gathered so far to `sink` as one extract.
-    fn flush(&mut self, file: &Arc<str>, sink: &mut Sink) -> Result<()> {
-        if self.records.is_empty() {
-            return Ok(());
-        }
-        let schema = Schema::new(
-            self.names
-                .iter()
-                .map(|n| Field::new(*n, DataType::Utf8, true))
-                .collect::<Vec<_>>(),
-        );
-        let columns: Vec<ArrayRef> = self
-            .columns
-            .iter_mut()
-            .map(|c| Arc::new(c.finish()) as ArrayRef)
-            .collect();
-        let batch = RecordBatch::try_new(Arc::new(schema), columns)
-            .map_err(|e| Error::file(file, format!("cannot build rows: {e}")))?;
-        sink(Extract {
-            stream: self.stream.to_owned(),
-            batch,
-            units: HashMap::new(),
-            records: std::mem::take(&mut self.records),
-            file: file.clone(),
-            default_source: DEFAULT_SOURCE.to_owned(),
-        })
-    }
-}
-
 /// A row of a [`Paired`] stream.
 struct PairedRow {
     /// The first record that gave a value.
@@ -545,10 +486,10 @@ impl Paired {
             row.extend(paired.values.iter().map(Option::as_deref));
             table.push(paired.record, &row);
             if table.len() >= batch_rows {
-                table.flush(file, sink)?;
+                table.flush(file, DEFAULT_SOURCE, sink)?;
             }
         }
-        table.flush(file, sink)
+        table.flush(file, DEFAULT_SOURCE, sink)
     }
 }
 
@@ -656,7 +597,7 @@ impl Output {
             return Ok(());
         };
         if table.len() >= self.batch_rows {
-            table.flush(&self.file, sink)?;
+            table.flush(&self.file, DEFAULT_SOURCE, sink)?;
         }
         Ok(())
     }
@@ -686,7 +627,7 @@ impl Output {
             ],
         );
         if self.workouts.len() >= self.batch_rows {
-            self.workouts.flush(&self.file, sink)?;
+            self.workouts.flush(&self.file, DEFAULT_SOURCE, sink)?;
         }
         Ok(())
     }
@@ -703,7 +644,7 @@ impl Output {
             &mut self.sleep,
             &mut self.workouts,
         ] {
-            table.flush(&self.file, sink)?;
+            table.flush(&self.file, DEFAULT_SOURCE, sink)?;
         }
         self.body.finish(&self.file, sink, self.batch_rows)?;
         self.blood_pressure

@@ -1,6 +1,7 @@
-//! Rows of one stream built as text columns, handed on as an extract every `batch_rows` rows:
-//! the output side of the readers that decode values one by one (Fitbit account exports,
-//! Google Fit). Values are written straight into the column builders, so a row costs no
+//! Rows of one stream built as text columns: [`TextRows`], handed on as an extract every
+//! `batch_rows` rows, is the output side of the readers that decode values one by one (Fitbit
+//! account exports, Google Fit); [`Table`], filled a whole row at a time, that of the XML
+//! readers (Apple Health, GPX, TCX). Values are written straight into the column builders, so a row costs no
 //! allocation of its own.
 
 use std::{collections::HashMap, fmt::Display, fmt::Write, sync::Arc};
@@ -126,6 +127,82 @@ impl TextRows {
             file: self.file.clone(),
             default_source: self.default_source.to_owned(),
         })
+    }
+}
+
+/// Rows of one stream, as text columns, until they become an extract.
+pub(super) struct Table {
+    stream: &'static str,
+    names: &'static [&'static str],
+    columns: Vec<StringBuilder>,
+    records: Vec<u64>,
+}
+
+impl Table {
+    pub(super) fn new(stream: &'static str, names: &'static [&'static str]) -> Self {
+        Table {
+            stream,
+            names,
+            columns: names.iter().map(|_| StringBuilder::new()).collect(),
+            records: Vec::new(),
+        }
+    }
+
+    pub(super) fn push(&mut self, record: u64, row: &[Option<&str>]) {
+        debug_assert_eq!(row.len(), self.names.len(), "{}", self.stream);
+        for (column, value) in self.columns.iter_mut().zip(row) {
+            column.append_option(*value);
+        }
+        self.records.push(record);
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// The rows gathered so far as one extract, if there are any.
+    pub(super) fn finish(
+        &mut self,
+        file: &Arc<str>,
+        default_source: &str,
+    ) -> Result<Option<Extract>> {
+        if self.records.is_empty() {
+            return Ok(None);
+        }
+        let schema = Schema::new(
+            self.names
+                .iter()
+                .map(|n| Field::new(*n, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        );
+        let columns: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|c| Arc::new(c.finish()) as ArrayRef)
+            .collect();
+        let batch = RecordBatch::try_new(Arc::new(schema), columns)
+            .map_err(|e| Error::file(file, format!("cannot build rows: {e}")))?;
+        Ok(Some(Extract {
+            stream: self.stream.to_owned(),
+            batch,
+            units: HashMap::new(),
+            records: std::mem::take(&mut self.records),
+            file: file.clone(),
+            default_source: default_source.to_owned(),
+        }))
+    }
+
+    /// Hands the rows gathered so far to `sink` as one extract.
+    pub(super) fn flush(
+        &mut self,
+        file: &Arc<str>,
+        default_source: &str,
+        sink: &mut Sink,
+    ) -> Result<()> {
+        match self.finish(file, default_source)? {
+            Some(extract) => sink(extract),
+            None => Ok(()),
+        }
     }
 }
 

@@ -7,19 +7,15 @@
 //! files are small (tens of MB at most): their rows, held as Arrow text columns cut every
 //! [`BATCH_ROWS`] rows, cost about what the file does.
 
-use std::{collections::HashMap, fmt::Display, io::BufReader, sync::Arc};
+use std::{fmt::Display, io::BufReader, sync::Arc};
 
-use arrow::{
-    array::{ArrayRef, RecordBatch, StringBuilder},
-    datatypes::{DataType, Field, Schema},
-};
 use quick_xml::{
     Decoder, Reader,
     escape::resolve_predefined_entity,
     events::{BytesStart, Event},
 };
 
-use super::{Input, Sink};
+use super::{Input, Sink, text_rows::Table};
 use crate::{
     Error, Result,
     extract::Extract,
@@ -121,7 +117,7 @@ impl Rows {
         ];
         self.samples.push(s.record, &row.map(Option::as_deref));
         if self.samples.len() >= self.batch_rows {
-            self.ready.extend(self.samples.finish(&self.file)?);
+            self.ready.extend(self.samples.finish(&self.file, "")?);
         }
         Ok(())
     }
@@ -138,7 +134,7 @@ impl Rows {
         ];
         self.workouts.push(w.record, &row.map(Option::as_deref));
         if self.workouts.len() >= self.batch_rows {
-            self.ready.extend(self.workouts.finish(&self.file)?);
+            self.ready.extend(self.workouts.finish(&self.file, "")?);
         }
         Ok(())
     }
@@ -146,8 +142,8 @@ impl Rows {
     /// Closes the rows gathered since the last part: their extracts name `source` as the
     /// `source` of their rows (a TCX file names it at the end of each activity).
     pub(super) fn close_part(&mut self, source: &str) -> Result<()> {
-        self.ready.extend(self.samples.finish(&self.file)?);
-        self.ready.extend(self.workouts.finish(&self.file)?);
+        self.ready.extend(self.samples.finish(&self.file, "")?);
+        self.ready.extend(self.workouts.finish(&self.file, "")?);
         for extract in &mut self.ready[self.part_start..] {
             source.clone_into(&mut extract.default_source);
         }
@@ -158,65 +154,6 @@ impl Rows {
     /// Hands every extract on, once the file was read to its end.
     pub(super) fn hand_on(self, sink: &mut Sink) -> Result<()> {
         self.ready.into_iter().try_for_each(sink)
-    }
-}
-
-/// Rows of one stream, as text columns, until they become an extract.
-struct Table {
-    stream: &'static str,
-    names: &'static [&'static str],
-    columns: Vec<StringBuilder>,
-    records: Vec<u64>,
-}
-
-impl Table {
-    fn new(stream: &'static str, names: &'static [&'static str]) -> Self {
-        Table {
-            stream,
-            names,
-            columns: names.iter().map(|_| StringBuilder::new()).collect(),
-            records: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, record: u64, row: &[Option<&str>]) {
-        debug_assert_eq!(row.len(), self.names.len(), "{}", self.stream);
-        for (column, value) in self.columns.iter_mut().zip(row) {
-            column.append_option(*value);
-        }
-        self.records.push(record);
-    }
-
-    fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    /// The rows gathered so far as one extract, if there are any.
-    fn finish(&mut self, file: &Arc<str>) -> Result<Option<Extract>> {
-        if self.records.is_empty() {
-            return Ok(None);
-        }
-        let schema = Schema::new(
-            self.names
-                .iter()
-                .map(|n| Field::new(*n, DataType::Utf8, true))
-                .collect::<Vec<_>>(),
-        );
-        let columns: Vec<ArrayRef> = self
-            .columns
-            .iter_mut()
-            .map(|c| Arc::new(c.finish()) as ArrayRef)
-            .collect();
-        let batch = RecordBatch::try_new(Arc::new(schema), columns)
-            .map_err(|e| Error::file(file, format!("cannot build rows: {e}")))?;
-        Ok(Some(Extract {
-            stream: self.stream.to_owned(),
-            batch,
-            units: HashMap::new(),
-            records: std::mem::take(&mut self.records),
-            file: file.clone(),
-            default_source: String::new(),
-        }))
     }
 }
 
@@ -487,6 +424,8 @@ impl HeartRates {
 
 #[cfg(test)]
 pub(super) mod testing {
+    use std::collections::HashMap;
+
     use arrow::array::{Array, AsArray};
 
     use super::*;
