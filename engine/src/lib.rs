@@ -74,6 +74,12 @@ pub struct EngineConfig {
     pub query_limits: QueryLimits,
     /// Parallelism of a query.
     pub target_partitions: usize,
+    /// Whether bucketed aggregations may run on [`BucketedAggregateExec`]; off only to compare
+    /// with DataFusion's own plan.
+    pub aggregation_kernel: bool,
+    /// Whether aggregations may be answered from the rollups; off only to compare with the
+    /// raw computation.
+    pub rollups: bool,
 }
 
 impl Default for EngineConfig {
@@ -83,6 +89,8 @@ impl Default for EngineConfig {
             maintenance: MaintenanceConfig::default(),
             query_limits: QueryLimits::default(),
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            aggregation_kernel: true,
+            rollups: true,
         }
     }
 }
@@ -272,6 +280,8 @@ impl Engine {
             runtime,
             store: self.inner.store_url.clone(),
             target_partitions: self.inner.config.target_partitions,
+            aggregation_kernel: self.inner.config.aggregation_kernel,
+            rollups: self.inner.config.rollups,
             context: query::Context {
                 org: org.id,
                 streams: streams.into(),

@@ -89,6 +89,8 @@ pub(crate) struct SessionParts {
     pub runtime: Arc<RuntimeEnv>,
     pub store: ObjectStoreUrl,
     pub target_partitions: usize,
+    pub aggregation_kernel: bool,
+    pub rollups: bool,
     pub context: Context,
     /// Whether the session has the organization-wide `system` tables.
     pub system_tables: bool,
@@ -101,7 +103,11 @@ pub(crate) fn session(parts: SessionParts) -> SessionContext {
         .with_config(session_config(parts.target_partitions))
         .with_runtime_env(parts.runtime)
         .with_default_features()
-        .with_physical_optimizer_rules(physical_optimizer_rules())
+        .with_physical_optimizer_rules(if parts.aggregation_kernel {
+            physical_optimizer_rules()
+        } else {
+            PhysicalOptimizer::new().rules
+        })
         .build();
     let ctx = SessionContext::new_with_state(state);
     let streams: HashMap<String, Arc<dyn TableProvider>> = parts
