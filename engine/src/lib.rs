@@ -32,6 +32,7 @@ pub mod metrics;
 mod parquet_file;
 mod query;
 mod registry;
+mod rollup;
 mod schema;
 mod sort;
 mod store;

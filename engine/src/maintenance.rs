@@ -35,14 +35,19 @@ use crate::{
         scan::{FileScan, overlapping_groups},
         session_config,
     },
+    rollup::Width,
     schema::{SUBJECT_ID, StreamSchema},
     sort::NANOS_PER_DAY,
+    store,
 };
 
 #[derive(Debug, Clone)]
 pub struct MaintenanceConfig {
     /// The background task compacts a partition once it holds this many live files.
     pub compaction_min_files: usize,
+    /// A partition no file arrived in for this long is compacted even with a single fresh
+    /// file, so that days done with get their rollups.
+    pub settle: Duration,
     /// Rows in a compacted file, at most; files are cut between subjects.
     pub compacted_file_rows: usize,
     /// How long replaced files stay readable for queries that already planned on them.
@@ -56,6 +61,7 @@ impl Default for MaintenanceConfig {
     fn default() -> Self {
         MaintenanceConfig {
             compaction_min_files: 4,
+            settle: Duration::from_secs(600),
             compacted_file_rows: 8_000_000,
             deletion_grace: Duration::from_secs(600),
             orphan_grace: Duration::from_secs(3_600),
@@ -104,8 +110,9 @@ fn grace(now: DateTime<Utc>, grace: Duration) -> DateTime<Utc> {
 
 impl Engine {
     /// Compacts every partition, of every organization, where at least `min_files` files need
-    /// merging: fresh (level 0) files, and files whose keys overlap. A partition already made
-    /// of compacted, disjoint files is left alone.
+    /// merging — fresh (level 0) files, and files whose keys overlap — or where any does and
+    /// no file arrived for the settle time. A partition already made of compacted, disjoint
+    /// files is left alone. Compacted files get their rollups.
     pub async fn compact(&self, min_files: usize) -> Result<CompactionReport> {
         let mut report = CompactionReport::default();
         for org in self.catalog().organizations().list().await? {
@@ -116,7 +123,7 @@ impl Engine {
                 .await?
             {
                 for partition in self.catalog().files().partitions(schema.id()).await? {
-                    if partition.live_files >= 2 {
+                    if partition.live_files >= 1 {
                         self.compact_partition(
                             &schema,
                             &partition,
@@ -141,7 +148,13 @@ impl Engine {
         report: &mut CompactionReport,
     ) -> Result<()> {
         let files = self.partition_files(schema, partition).await?;
-        if files_to_merge(&files) < min_files.max(2) {
+        let settle = chrono::Duration::from_std(self.config().maintenance.settle)
+            .unwrap_or(chrono::Duration::MAX);
+        let settled = Utc::now()
+            .checked_sub_signed(settle)
+            .is_some_and(|cutoff| files.iter().all(|f| f.created_at < cutoff));
+        let wanted = files_to_merge(&files);
+        if wanted == 0 || (wanted < min_files && !settled) {
             return Ok(());
         }
         let started = std::time::Instant::now();
@@ -517,6 +530,10 @@ impl Engine {
                 break;
             }
             for file in &due {
+                for width in Width::ALL {
+                    self.delete_object(&store::rollup_path(&file.path, width))
+                        .await?;
+                }
                 self.delete_object(&Path::from(file.path.as_str())).await?;
             }
             let ids: Vec<_> = due.iter().map(|f| f.id).collect();
@@ -536,14 +553,23 @@ impl Engine {
             if candidates.is_empty() {
                 continue;
             }
+            // A rollup lives as long as its data file.
+            let data_paths: Vec<String> = candidates
+                .iter()
+                .map(|p| store::data_path_of_rollup(p).unwrap_or_else(|| p.clone()))
+                .collect();
             let known: HashSet<String> = self
                 .catalog()
                 .files()
-                .known_paths(&candidates)
+                .known_paths(&data_paths)
                 .await?
                 .into_iter()
                 .collect();
-            for path in candidates.iter().filter(|p| !known.contains(*p)) {
+            let unknown = candidates
+                .iter()
+                .zip(&data_paths)
+                .filter(|(_, data)| !known.contains(*data));
+            for (path, _) in unknown {
                 self.delete_object(&Path::from(path.as_str())).await?;
                 report.orphans += 1;
             }

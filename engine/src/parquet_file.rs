@@ -24,6 +24,7 @@ use parquet::{
 
 use crate::{
     Error, Result,
+    rollup::{FileRollups, Width},
     schema::{END_TIME, SUBJECT_ID, StreamSchema, TIME},
     sort, store,
 };
@@ -51,6 +52,8 @@ pub(crate) struct FileWriter {
     max_time: i64,
     first_subject: Option<i64>,
     last_subject: Option<i64>,
+    /// Compacted files carry their rollups.
+    rollups: Option<FileRollups>,
 }
 
 /// An encoded file and what the catalog records of it.
@@ -62,6 +65,8 @@ pub(crate) struct EncodedFile {
     pub max_time: i64,
     pub min_subject: i64,
     pub max_subject: i64,
+    /// The file's rollups, encoded, for a compacted file.
+    pub rollups: Vec<(Width, Vec<u8>)>,
 }
 
 impl FileWriter {
@@ -87,6 +92,7 @@ impl FileWriter {
             max_time: i64::MIN,
             first_subject: None,
             last_subject: None,
+            rollups: (compaction_level > 0).then(|| FileRollups::new(schema)),
         })
     }
 
@@ -104,6 +110,9 @@ impl FileWriter {
         self.first_subject.get_or_insert(subjects.value(0));
         self.last_subject = Some(subjects.value(subjects.len() - 1));
         self.rows += batch.num_rows();
+        if let Some(rollups) = &mut self.rollups {
+            rollups.push(batch)?;
+        }
         self.writer
             .write(batch)
             .map_err(|source| encode_error(&self.stream, source))
@@ -130,6 +139,11 @@ impl FileWriter {
             max_time: self.max_time,
             min_subject: self.first_subject.unwrap_or_default(),
             max_subject: self.last_subject.unwrap_or_default(),
+            rollups: self
+                .rollups
+                .map(FileRollups::finish)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }
@@ -141,8 +155,8 @@ fn encode_error(stream: &str, source: parquet::errors::ParquetError) -> Error {
     }
 }
 
-/// Puts an encoded file in the store, at its place in the layout, and describes it for the
-/// catalog.
+/// Puts an encoded file in the store, at its place in the layout, with its rollups beside it,
+/// and describes it for the catalog.
 pub(crate) async fn put(
     store: &dyn ObjectStore,
     schema: &StreamSchema,
@@ -153,6 +167,13 @@ pub(crate) async fn put(
     let object_store_id = uuid::Uuid::new_v4();
     let path = store::file_path(&schema.org_name, schema.name(), file.day, object_store_id);
     let size = file.bytes.len() as i64;
+    for (width, bytes) in file.rollups {
+        let rollup = store::rollup_path(path.as_ref(), width);
+        store
+            .put(&rollup, bytes.into())
+            .await
+            .map_err(|e| Error::store("put", &rollup, e))?;
+    }
     store
         .put(&path, file.bytes.into())
         .await

@@ -6,7 +6,7 @@ use std::{path::PathBuf, sync::Arc};
 use chrono::NaiveDate;
 use object_store::{ObjectStore, local::LocalFileSystem, path::Path};
 
-use crate::{Error, Result};
+use crate::{Error, Result, rollup::Width};
 
 /// Where the Parquet files live: a local directory (`./healthai-data/store`, `file:///srv/x`)
 /// or, with the `s3` feature, `s3://bucket/prefix` with credentials from the environment
@@ -111,6 +111,26 @@ pub(crate) fn file_path(org: &str, stream: &str, day: NaiveDate, id: uuid::Uuid)
     ))
 }
 
+/// Where the rollup of width `width` of the data file at `data` lives: beside it, in a
+/// `rollups` directory, so globs over a day's data files do not pick rollups up.
+pub(crate) fn rollup_path(data: &str, width: Width) -> Path {
+    let (directory, file) = data.rsplit_once('/').unwrap_or(("", data));
+    let id = file.strip_suffix(".parquet").unwrap_or(file);
+    Path::from(format!(
+        "{directory}/rollups/{id}.{}.parquet",
+        width.label()
+    ))
+}
+
+/// The data file a rollup belongs to; `None` for a path that is not a rollup's.
+pub(crate) fn data_path_of_rollup(path: &str) -> Option<String> {
+    let (directory, file) = path.rsplit_once("/rollups/")?;
+    let id = Width::ALL
+        .iter()
+        .find_map(|w| file.strip_suffix(&format!(".{}.parquet", w.label())))?;
+    Some(format!("{directory}/{id}.parquet"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +165,18 @@ mod tests {
             file_path("acme", "heart_rate", day, id).as_ref(),
             "acme/heart_rate/2026-03-01/00000000-0000-0000-0000-000000000000.parquet"
         );
+    }
+
+    #[test]
+    fn rollups_live_beside_their_file_and_lead_back_to_it() {
+        let data = "acme/heart_rate/2026-03-01/0a.parquet";
+        let rollup = rollup_path(data, Width::Hour);
+        assert_eq!(
+            rollup.as_ref(),
+            "acme/heart_rate/2026-03-01/rollups/0a.1h.parquet"
+        );
+        assert_eq!(data_path_of_rollup(rollup.as_ref()).as_deref(), Some(data));
+        assert_eq!(data_path_of_rollup(data), None);
+        assert_eq!(data_path_of_rollup("a/rollups/x.2h.parquet"), None);
     }
 }

@@ -12,6 +12,7 @@ pub(crate) mod dedup;
 mod placeholders;
 mod prune;
 mod result;
+mod rollup;
 pub(crate) mod scan;
 mod stream_table;
 
@@ -99,7 +100,7 @@ pub(crate) struct SessionParts {
 }
 
 pub(crate) fn session(parts: SessionParts) -> SessionContext {
-    let state = SessionStateBuilder::new()
+    let mut state = SessionStateBuilder::new()
         .with_config(session_config(parts.target_partitions))
         .with_runtime_env(parts.runtime)
         .with_default_features()
@@ -107,9 +108,12 @@ pub(crate) fn session(parts: SessionParts) -> SessionContext {
             physical_optimizer_rules()
         } else {
             PhysicalOptimizer::new().rules
-        })
-        .build();
-    let ctx = SessionContext::new_with_state(state);
+        });
+    if parts.rollups {
+        state = state.with_optimizer_rule(Arc::new(rollup::RollupRule));
+    }
+    let ctx = SessionContext::new_with_state(state.build());
+    ctx.register_udaf(rollup::approx_quantile());
     let streams: HashMap<String, Arc<dyn TableProvider>> = parts
         .context
         .streams

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
-use catalog::{Catalog, SubjectId};
+use catalog::{Catalog, FileFilter, SubjectId};
 use datafusion::{
     catalog::{Session, TableProvider},
     common::{DFSchema, DataFusionError, Result},
@@ -29,7 +29,7 @@ use crate::{
 /// may match the query's time and subject bounds, reads them (merging overlapping ones), and
 /// keeps only the rows of subjects the session may see, inside the scan, where no SQL can
 /// reach.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct StreamTable {
     pub schema: Arc<StreamSchema>,
     pub catalog: Arc<dyn Catalog>,
@@ -70,19 +70,9 @@ impl TableProvider for StreamTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let table = self.schema.arrow_schema();
-        let mut bounds = prune::file_filter(filters);
-        if let RowScope::Subjects(ids) = &self.scope {
-            let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
-                return self.nothing(projection);
-            };
-            let (low, high) = bounds
-                .subjects
-                .unwrap_or((SubjectId(i64::MIN), SubjectId(i64::MAX)));
-            bounds.subjects = Some((low.max(SubjectId(*first)), high.min(SubjectId(*last))));
-        }
-        if self.scope == RowScope::Nothing {
+        let Some(bounds) = self.bounds(filters) else {
             return self.nothing(projection);
-        }
+        };
         let files = self
             .catalog
             .files()
@@ -112,8 +102,8 @@ impl TableProvider for StreamTable {
         };
         let subject = self.schema.index_of(SUBJECT_ID);
         let mut read = requested.clone();
-        let filtered = !self.hidden.is_empty() || matches!(self.scope, RowScope::Subjects(_));
-        if filtered && !read.contains(&subject) {
+        let visibility = self.visibility();
+        if visibility.is_some() && !read.contains(&subject) {
             read.push(subject);
         }
         let plan = FileScan {
@@ -126,20 +116,10 @@ impl TableProvider for StreamTable {
             key_predicate,
         }
         .plan()?;
-        if !filtered {
+        let Some(visible) = visibility else {
             return Ok(plan);
-        }
+        };
         let read_schema = DFSchema::try_from(plan.schema())?;
-        let mut visible = Vec::new();
-        if let RowScope::Subjects(ids) = &self.scope {
-            let listed = ids.iter().map(|id| lit(*id)).collect();
-            visible.push(col(SUBJECT_ID).in_list(listed, false));
-        }
-        if !self.hidden.is_empty() {
-            let hidden = self.hidden.iter().map(|id| lit(*id)).collect();
-            visible.push(col(SUBJECT_ID).in_list(hidden, true));
-        }
-        let visible = conjunction(visible).expect("a scoped or hiding scan has a subject filter");
         let visible = state.create_physical_expr(visible, &read_schema)?;
         let filtered: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(visible, plan)?);
         if read == requested {
@@ -163,6 +143,39 @@ impl TableProvider for StreamTable {
 }
 
 impl StreamTable {
+    /// The catalog bounds of the files the filters and the session's scope leave to read;
+    /// `None` when the session may see no row.
+    pub(super) fn bounds(&self, filters: &[Expr]) -> Option<FileFilter> {
+        let mut bounds = prune::file_filter(filters);
+        match &self.scope {
+            RowScope::Nothing => return None,
+            RowScope::Subjects(ids) => {
+                let (first, last) = (ids.first()?, ids.last()?);
+                let (low, high) = bounds
+                    .subjects
+                    .unwrap_or((SubjectId(i64::MIN), SubjectId(i64::MAX)));
+                bounds.subjects = Some((low.max(SubjectId(*first)), high.min(SubjectId(*last))));
+            }
+            RowScope::All => {}
+        }
+        Some(bounds)
+    }
+
+    /// The filter on `subject_id` that keeps the rows the session may see; `None` when it may
+    /// see every subject's.
+    pub(super) fn visibility(&self) -> Option<Expr> {
+        let mut visible = Vec::new();
+        if let RowScope::Subjects(ids) = &self.scope {
+            let listed = ids.iter().map(|id| lit(*id)).collect();
+            visible.push(col(SUBJECT_ID).in_list(listed, false));
+        }
+        if !self.hidden.is_empty() {
+            let hidden = self.hidden.iter().map(|id| lit(*id)).collect();
+            visible.push(col(SUBJECT_ID).in_list(hidden, true));
+        }
+        conjunction(visible)
+    }
+
     /// The scan of a session that may see no row of this stream.
     fn nothing(&self, projection: Option<&Vec<usize>>) -> Result<Arc<dyn ExecutionPlan>> {
         let schema = match projection {

@@ -7,6 +7,7 @@ mod faulty_catalog;
 mod kill;
 mod maintenance;
 mod query_path;
+mod rollups;
 mod support;
 mod write_path;
 
@@ -43,6 +44,8 @@ on_both_backends! {
     query_path::results_use_utf8_and_nanosecond_timestamps,
     query_path::organizations_do_not_see_each_other,
     query_path::bucketed_aggregates_match_a_reference_model,
+    rollups::rollups_answer_as_the_raw_rows_do,
+    rollups::rollups_follow_compaction_and_garbage_collection,
     maintenance::compaction_keeps_every_reading,
     maintenance::concurrent_writers_with_compaction_running,
     maintenance::retention_drops_expired_days,

@@ -5,9 +5,10 @@ use arrow::{
     datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampNanosecondType},
 };
 use catalog::{FileFilter, testing::TestDatabase};
+use engine::EngineConfig;
 
 use crate::support::{
-    DAY, HOUR, Harness, MARCH_1, Random, Reading, SECOND, count, explain, heart_rate,
+    DAY, HOUR, Harness, MARCH_1, Random, Reading, SECOND, count, explain, heart_rate, test_config,
 };
 
 pub async fn pruning_reads_only_the_files_a_query_needs(db: TestDatabase) {
@@ -279,7 +280,12 @@ pub async fn organizations_do_not_see_each_other(db: TestDatabase) {
 /// Per-minute aggregates over real files, some overlapping (merged and de-duplicated), some
 /// not, come from the bucketed kernel and match a model of the last writes.
 pub async fn bucketed_aggregates_match_a_reference_model(db: TestDatabase) {
-    let h = Harness::new(db).await;
+    // Rollups would answer these aggregations; this is about the kernel over raw rows.
+    let config = EngineConfig {
+        rollups: false,
+        ..test_config()
+    };
+    let h = Harness::with_config(db, config).await;
     let s = h.subjects(3).await;
     let mut random = Random::new(42);
     // (subject, time, source) -> bpm, the last write winning.

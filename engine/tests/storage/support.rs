@@ -116,8 +116,20 @@ impl Harness {
         .await
     }
 
-    /// Every Parquet file in the store, with its rows.
+    /// Every Parquet data file in the store, with its rows.
     pub fn parquet_files(&self) -> Vec<(std::path::PathBuf, Vec<RecordBatch>)> {
+        self.files_where(|path| !is_rollup(path))
+    }
+
+    /// Every rollup file in the store, with its rows.
+    pub fn rollup_files(&self) -> Vec<(std::path::PathBuf, Vec<RecordBatch>)> {
+        self.files_where(is_rollup)
+    }
+
+    fn files_where(
+        &self,
+        wanted: impl Fn(&std::path::Path) -> bool,
+    ) -> Vec<(std::path::PathBuf, Vec<RecordBatch>)> {
         let mut files = Vec::new();
         let mut pending = vec![self.dir.path().to_path_buf()];
         while let Some(dir) = pending.pop() {
@@ -125,7 +137,7 @@ impl Harness {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     pending.push(path);
-                } else if path.extension().is_some_and(|e| e == "parquet") {
+                } else if path.extension().is_some_and(|e| e == "parquet") && wanted(&path) {
                     let bytes = Bytes::from(std::fs::read(&path).unwrap());
                     let batches =
                         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
@@ -142,6 +154,10 @@ impl Harness {
         }
         files
     }
+}
+
+fn is_rollup(path: &std::path::Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "rollups")
 }
 
 /// (subject_id, source, time in ns, bpm)
