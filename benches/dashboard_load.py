@@ -6,26 +6,31 @@ as p50/p90/p99 per query and overall. Standard library only.
     healthai demo --password bench &          # the demo dataset, 100 subjects x 30 days
     python3 benches/dashboard_load.py --url http://127.0.0.1:8080 --password bench
 
-Each client logs in once, then loops over the queries for --seconds. The queries are those of
-the Overview and Activity views for the last 28 days of data, for the whole organization
-(the heaviest filter) and for one subject (the common one).
+Each client logs in once, keeps one HTTP connection alive (as a browser does), then loops
+over the queries for --seconds. The queries are those of the Overview and Activity views for
+the last 28 days of data, for the whole organization (the heaviest filter) and for one subject
+(the common one). Like the dashboard, clients send `Cache-Control: max-age=30` (they accept an
+answer up to 30 s old, so the server may answer from its result cache); `--max-age 0` makes
+every query computed, which measures the engine itself (rollups, kernel).
 """
 
 import argparse
+import http.client
 import json
 import statistics
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 WINDOW = "time >= CAST($1 AS TIMESTAMP) AND time < CAST($2 AS TIMESTAMP)"
 
 QUERIES = {
-    "active subjects per day": f"""
-        SELECT CAST(date_trunc('day', time) AS DATE) AS day, count(DISTINCT subject_id) AS subjects
-        FROM (SELECT subject_id, time FROM heart_rate WHERE {WINDOW}
-              UNION ALL SELECT subject_id, time FROM steps WHERE {WINDOW})
-        GROUP BY 1 ORDER BY 1""",
+    "active subjects per day": "SELECT day, count(DISTINCT subject_id) AS subjects FROM ("
+        + " UNION ALL ".join(
+            f"SELECT subject_id, CAST(date_trunc('day', time) AS DATE) AS day FROM {stream} "
+            f"WHERE {WINDOW} GROUP BY 1, 2" for stream in ["heart_rate", "steps", "meals", "body"])
+        + ") GROUP BY 1 ORDER BY 1",
     "steps per day": f"""
         SELECT CAST(date_trunc('day', time) AS DATE) AS day,
                CAST(sum(count) AS DOUBLE) / count(DISTINCT subject_id) AS steps
@@ -51,13 +56,32 @@ QUERIES = {
 }
 
 
-def post(url, body, token=None):
+def post(url, body, token=None, headers=None):
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
     request.add_header("content-type", "application/json")
     if token:
         request.add_header("authorization", f"Bearer {token}")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
     with urllib.request.urlopen(request, timeout=60) as reply:
         return json.loads(reply.read())
+
+
+class Connection:
+    """One client's kept-alive HTTP connection, as a browser holds one."""
+
+    def __init__(self, url, token, headers):
+        parts = urllib.parse.urlsplit(url)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        self.headers = {"content-type": "application/json", "authorization": f"Bearer {token}", **headers}
+
+    def query(self, body):
+        self.connection.request("POST", "/api/v1/query", json.dumps(body), self.headers)
+        reply = self.connection.getresponse()
+        data = reply.read()
+        if reply.status != 200:
+            raise RuntimeError(f"{reply.status}: {data[:200]!r}")
+        return reply.getheader("x-healthai-cache"), json.loads(data)
 
 
 def main():
@@ -67,7 +91,10 @@ def main():
     parser.add_argument("--password", required=True)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--max-age", type=int, default=30,
+                        help="the Cache-Control max-age the dashboard sends (0: always computed)")
     args = parser.parse_args()
+    headers = {"cache-control": f"max-age={args.max_age}"} if args.max_age > 0 else {}
 
     def login():
         return post(f"{args.url}/api/v1/auth/login",
@@ -86,8 +113,10 @@ def main():
     lock = threading.Lock()
     deadline = time.monotonic() + args.seconds
 
+    hits = [0]
+
     def client(index):
-        token = login()
+        connection = Connection(args.url, login(), headers)
         names = list(QUERIES)
         i = index
         while time.monotonic() < deadline:
@@ -96,7 +125,7 @@ def main():
             used = params[:3] if "$3" in sql else params[:2]
             started = time.perf_counter()
             try:
-                post(f"{args.url}/api/v1/query", {"sql": sql, "params": used, "format": "json"}, token)
+                cache, _ = connection.query({"sql": sql, "params": used, "format": "json"})
             except Exception as e:  # noqa: BLE001 - counted and reported, the load goes on
                 with lock:
                     errors.append(f"{name}: {e}")
@@ -104,6 +133,7 @@ def main():
             elapsed = (time.perf_counter() - started) * 1000
             with lock:
                 latencies[name].append(elapsed)
+                hits[0] += cache == "hit"
             i += 1
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
@@ -119,7 +149,8 @@ def main():
 
     everything = [v for vs in latencies.values() for v in vs]
     print(f"{args.clients} clients, {args.seconds:.0f} s, {len(everything)} queries "
-          f"({len(everything) / args.seconds:.1f}/s), {len(errors)} errors; window {start} .. {end}")
+          f"({len(everything) / args.seconds:.1f}/s), {len(errors)} errors; window {start} .. {end}; "
+          f"max-age {args.max_age}: {hits[0]} answered from the result cache")
     print(f"{'query':<36} {'n':>6} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9}")
     for name, values in latencies.items():
         if values:

@@ -97,6 +97,25 @@ impl Api {
             .unwrap()
     }
 
+    /// A query that accepts an answer up to a minute old; with the answer's cache status.
+    async fn recent(&self, token: &str, sql: &str) -> (String, Vec<Value>) {
+        let response = self
+            .http
+            .post(self.url("/api/v1/query"))
+            .bearer_auth(token)
+            .header("cache-control", "max-age=60")
+            .json(&json!({ "sql": sql }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{sql}");
+        let status = response.headers()["x-healthai-cache"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        (status, response.json().await.unwrap())
+    }
+
     async fn rows(&self, token: &str, sql: &str) -> Vec<Value> {
         let response = self.query(token, json!({ "sql": sql })).await;
         assert_eq!(response.status(), StatusCode::OK, "{sql}");
@@ -605,6 +624,16 @@ async fn writes_are_cleaned_and_answer_with_their_quality() {
     let api = Api::new(&server);
     let admin = api.token(ADMIN).await;
 
+    // Answers a client accepts as recent are kept, and dropped once data changes.
+    let on_march_2 = "SELECT count(*) AS n FROM heart_rate \
+                      WHERE time >= TIMESTAMP '2026-03-02T00:00:00' AND time < TIMESTAMP '2026-03-03T00:00:00'";
+    let first = api.recent(&admin, on_march_2).await;
+    assert_eq!(first, ("miss".to_owned(), vec![json!({ "n": 0 })]));
+    assert_eq!(api.recent(&admin, on_march_2).await.0, "hit");
+    // Another user with the same access shares the answer.
+    let admin_again = api.token(ADMIN).await;
+    assert_eq!(api.recent(&admin_again, on_march_2).await.0, "hit");
+
     let ndjson = "\
 {\"subject\":\"S1\",\"source\":\"watch\",\"time\":\"2026-03-02T06:00:00Z\",\"bpm\":61}
 {\"subject\":\"S1\",\"source\":\"watch\",\"time\":\"2026-03-02T06:01:00Z\",\"bpm\":62}
@@ -633,6 +662,10 @@ async fn writes_are_cleaned_and_answer_with_their_quality() {
             &report["rows_rejected"]
         ),
         (&json!(4), &json!(3), &json!(1))
+    );
+    assert_eq!(
+        api.recent(&admin, on_march_2).await,
+        ("miss".to_owned(), vec![json!({ "n": 3 })])
     );
     let rejection = &report["rejections"][0];
     assert_eq!(

@@ -117,6 +117,15 @@ impl QueryOutput {
     }
 }
 
+/// Counts the changes this process made to stored data: flushes, compactions, retention,
+/// erasures. Answers computed at one count are still true at the same count, as far as this
+/// process knows; changes made by other processes are not counted.
+static DATA_VERSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub(crate) fn data_changed() {
+    DATA_VERSION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// The engine: cheap to clone, shared by every request of a process.
 #[derive(Clone)]
 pub struct Engine {
@@ -158,6 +167,12 @@ impl Engine {
                 store_url,
             }),
         })
+    }
+
+    /// Changes whenever this process changes stored data (see `DATA_VERSION`): what a cache
+    /// of answers keys on, beside an age limit for the changes of other processes.
+    pub fn data_version(&self) -> u64 {
+        DATA_VERSION.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn catalog(&self) -> &Arc<dyn Catalog> {

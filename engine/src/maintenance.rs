@@ -195,6 +195,7 @@ impl Engine {
             .await
         {
             Ok(_) => {
+                crate::data_changed();
                 crate::metrics::COMPACTION_SECONDS
                     .with(&[schema.name()])
                     .observe(started.elapsed());
@@ -319,6 +320,7 @@ impl Engine {
                         .await
                     {
                         Ok(_) => {
+                            crate::data_changed();
                             report.partitions += 1;
                             report.files += files.len();
                             report.rows += files.iter().map(|f| f.row_count).sum::<i64>();
@@ -367,6 +369,7 @@ impl Engine {
             .request(subject.id, requested_by, Utc::now())
             .await?;
         self.registry().mark_erased(org.id, subject.id);
+        crate::data_changed();
         Ok(request)
     }
 
@@ -447,6 +450,7 @@ impl Engine {
                         .await
                     {
                         Ok(_) => {
+                            crate::data_changed();
                             report.files_rewritten += 1;
                             report.rows_removed += removed;
                         }

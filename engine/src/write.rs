@@ -197,6 +197,7 @@ async fn commit_loop(
             .with(&[schema.name(), result])
             .observe(started.elapsed());
         if outcome.is_ok() {
+            crate::data_changed();
             crate::metrics::FLUSHED_ROWS
                 .with(&[schema.name()])
                 .add(rows as u64);

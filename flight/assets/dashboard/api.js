@@ -54,8 +54,8 @@ export function isLoggedIn() {
   return tokens() !== null;
 }
 
-async function post(path, body, accessToken) {
-  const headers = { "Content-Type": "application/json", Accept: "application/json" };
+async function post(path, body, accessToken, extraHeaders = {}) {
+  const headers = { "Content-Type": "application/json", Accept: "application/json", ...extraHeaders };
   if (accessToken) headers.Authorization = `Bearer ${accessToken}`;
   let response;
   try {
@@ -135,6 +135,11 @@ function refreshOnce() {
   return refreshing;
 }
 
+// The dashboard refreshes every minute; an answer up to 30 s old is as good to it, and lets
+// the server answer everyone watching from one computation (writes through this server
+// show at once: they drop the kept answers).
+const ACCEPT_RECENT = { "Cache-Control": "max-age=30" };
+
 /**
  * Runs SQL with positional parameters ($1, $2, …) and returns the rows as objects keyed by
  * column name. On 401 it renews the session once; if that fails, the login form is shown.
@@ -151,7 +156,7 @@ export async function query(sql, params = []) {
       throw new LoginRequired();
     }
     try {
-      return rowsOf(await post("/api/v1/query", body, current.access));
+      return rowsOf(await post("/api/v1/query", body, current.access, ACCEPT_RECENT));
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 401) throw error;
       if (attempt === 0 && (await refreshOnce())) continue;

@@ -250,11 +250,11 @@ const OVERVIEW = {
       async load(ctx) {
         const q = ctx.sql();
         const rows = await ctx.query(q, `
-          SELECT CAST(date_trunc('day', time) AS DATE) AS day, count(DISTINCT subject_id) AS subjects
-          FROM (SELECT subject_id, time FROM heart_rate WHERE ${q.where()}
-                UNION ALL SELECT subject_id, time FROM steps WHERE ${q.where()}
-                UNION ALL SELECT subject_id, time FROM meals WHERE ${q.where()}
-                UNION ALL SELECT subject_id, time FROM body WHERE ${q.where()})
+          SELECT day, count(DISTINCT subject_id) AS subjects
+          FROM (${["heart_rate", "steps", "meals", "body"]
+            .map((stream) => `SELECT subject_id, CAST(date_trunc('day', time) AS DATE) AS day
+                              FROM ${stream} WHERE ${q.where()} GROUP BY 1, 2`)
+            .join(" UNION ALL ")})
           GROUP BY 1 ORDER BY 1`);
         const days = ctx.days();
         return { categories: days, series: seriesByCategory(rows, days, "day", [["subjects", "Active subjects"]]), xFormat: fmt.day, format: fmt.int, zero: true, yLabel: "subjects" };

@@ -14,6 +14,7 @@
 
 mod api;
 mod auth;
+mod cache;
 mod dashboard;
 mod encode;
 mod ingest;
@@ -85,6 +86,8 @@ pub(crate) struct Shared {
     pub openapi: Bytes,
     /// The methods of each path, for the answer to a method it does not have.
     pub methods: BTreeMap<&'static str, Vec<Method>>,
+    /// Query answers kept for clients that accept recent ones.
+    pub answers: cache::AnswerCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -116,6 +119,7 @@ pub fn router(auth: Arc<Authenticator>, config: HttpConfig) -> Result<Router> {
         config,
         openapi: Bytes::from(openapi),
         methods,
+        answers: cache::AnswerCache::default(),
     }));
     let mut router = Router::new();
     for (path, methods) in api::by_path(routes) {

@@ -4,16 +4,22 @@ use arrow::array::RecordBatch;
 use axum::{
     body::{Body, Bytes},
     extract::{RawQuery, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use datafusion::{common::ParamValues, scalar::ScalarValue};
-use engine::{Engine, Principal};
+use catalog::AuditOutcome;
+use engine::{Engine, Principal, QueryStream};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{AppState, Caller, QueryParams, encode::ResultFormat, json_body};
+use super::{
+    AppState, Caller, QueryParams,
+    cache::{self, Question},
+    encode::{Encoder, ResultFormat},
+    json_body,
+};
 use crate::{Error, Result};
 
 #[derive(Deserialize)]
@@ -43,9 +49,59 @@ pub(crate) async fn run(
             .unwrap_or(ResultFormat::Json),
     };
     let engine = state.auth.engine();
+    let Some(age) = cache::accepted_age(&headers) else {
+        let values = bind(engine, &principal, &request.sql, &request.params).await?;
+        return stream(engine, &principal, &request.sql, values, format).await;
+    };
+    let question = Question::new(&principal, &request.sql, &request.params, format.name());
+    // Read before the query runs: a change while it runs makes its answer outdated at once.
+    let data_version = engine.data_version();
+    if let Some((answer, elapsed)) = state.answers.get(&question, data_version, age) {
+        engine.audit(
+            &principal,
+            "query",
+            Some(&request.sql),
+            Some(answer.rows),
+            AuditOutcome::Ok,
+            Some("answered from the result cache".to_owned()),
+        );
+        let mut response = reply(format, Body::from(answer.body));
+        let headers = response.headers_mut();
+        headers.insert(header::AGE, elapsed.as_secs().into());
+        headers.insert(CACHE_STATUS, HeaderValue::from_static("hit"));
+        return Ok(response);
+    }
     let values = bind(engine, &principal, &request.sql, &request.params).await?;
-    stream(engine, &principal, &request.sql, values, format).await
+    let mut rows = engine.query_as(&principal, &request.sql, values).await?;
+    let mut encoder = format.encoder(rows.schema().clone())?;
+    let mut body = Vec::new();
+    let mut count = 0i64;
+    while let Some(batch) = rows.next().await.transpose()? {
+        count += batch.num_rows() as i64;
+        body.extend(encoder.batch(&batch)?);
+        if body.len() > cache::MAX_ANSWER_BYTES {
+            // Too large to keep: what is encoded goes first, the rest as it comes.
+            return Ok(reply(format, continued(body, rows, encoder)));
+        }
+    }
+    body.extend(encoder.finish()?);
+    let body = Bytes::from(body);
+    state.answers.put(
+        question,
+        body.clone(),
+        count,
+        data_version,
+    );
+    let mut response = reply(format, Body::from(body));
+    response
+        .headers_mut()
+        .insert(CACHE_STATUS, HeaderValue::from_static("miss"));
+    Ok(response)
 }
+
+/// Says whether an answer came from the result cache (`hit`) or was computed and kept
+/// (`miss`).
+const CACHE_STATUS: HeaderName = HeaderName::from_static("x-healthai-cache");
 
 /// Parameters as the query's placeholders want them: JSON values, cast to the type the query
 /// implies for each (a string compared with `time` becomes a timestamp).
@@ -126,6 +182,11 @@ pub(crate) async fn stream(
         Some(batch) => encoder.batch(&batch)?,
         None => return Ok(reply(format, Body::from(encoder.finish()?))),
     };
+    Ok(reply(format, continued(head, rows, encoder)))
+}
+
+/// A response body: `head`, then the encoding of the rest of `rows`.
+fn continued(head: Vec<u8>, rows: QueryStream, encoder: Box<dyn Encoder>) -> Body {
     let rest = futures::stream::unfold(Some((rows, encoder)), |state| async move {
         let (mut rows, mut encoder) = state?;
         let next: Result<Vec<u8>> = match rows.next().await {
@@ -149,7 +210,7 @@ pub(crate) async fn stream(
                     .map(Bytes::from)
                     .map_err(|e| std::io::Error::other(e.to_string()))
             });
-    Ok(reply(format, Body::from_stream(body)))
+    Body::from_stream(body)
 }
 
 fn reply(format: ResultFormat, body: Body) -> Response {
