@@ -9,6 +9,7 @@
 mod bucketed;
 mod catalog_tables;
 pub(crate) mod dedup;
+mod functions;
 mod placeholders;
 mod prune;
 mod result;
@@ -110,6 +111,7 @@ pub(crate) fn session(parts: SessionParts) -> SessionContext {
         })
         .build();
     let ctx = SessionContext::new_with_state(state);
+    functions::register(&ctx);
     let streams: HashMap<String, Arc<dyn TableProvider>> = parts
         .context
         .streams
