@@ -9,6 +9,7 @@
 mod bucketed;
 mod catalog_tables;
 pub(crate) mod dedup;
+mod functions;
 mod placeholders;
 mod prune;
 mod result;
@@ -114,6 +115,7 @@ pub(crate) fn session(parts: SessionParts) -> SessionContext {
     }
     let ctx = SessionContext::new_with_state(state.build());
     ctx.register_udaf(rollup::approx_quantile());
+    functions::register(&ctx);
     let streams: HashMap<String, Arc<dyn TableProvider>> = parts
         .context
         .streams

@@ -4,6 +4,7 @@
 
 mod access;
 mod faulty_catalog;
+mod health_functions;
 mod kill;
 mod maintenance;
 mod query_path;
@@ -55,6 +56,7 @@ on_both_backends! {
     access::writes_respect_the_principal,
     access::queries_are_audited,
     access::runaway_queries_are_stopped,
+    health_functions::daily_health_metrics_by_local_day,
 }
 
 /// The body of the process that `kill::a_killed_writer_loses_no_acknowledged_row` starts and
