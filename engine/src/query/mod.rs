@@ -9,6 +9,7 @@
 mod bucketed;
 mod catalog_tables;
 pub(crate) mod dedup;
+mod gapfill;
 mod placeholders;
 mod prune;
 mod result;
@@ -99,7 +100,7 @@ pub(crate) struct SessionParts {
 }
 
 pub(crate) fn session(parts: SessionParts) -> SessionContext {
-    let state = SessionStateBuilder::new()
+    let builder = SessionStateBuilder::new()
         .with_config(session_config(parts.target_partitions))
         .with_runtime_env(parts.runtime)
         .with_default_features()
@@ -107,8 +108,8 @@ pub(crate) fn session(parts: SessionParts) -> SessionContext {
             physical_optimizer_rules()
         } else {
             PhysicalOptimizer::new().rules
-        })
-        .build();
+        });
+    let state = gapfill::install(builder).build();
     let ctx = SessionContext::new_with_state(state);
     let streams: HashMap<String, Arc<dyn TableProvider>> = parts
         .context

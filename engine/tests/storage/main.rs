@@ -4,6 +4,7 @@
 
 mod access;
 mod faulty_catalog;
+mod gapfill;
 mod kill;
 mod maintenance;
 mod query_path;
@@ -43,6 +44,7 @@ on_both_backends! {
     query_path::results_use_utf8_and_nanosecond_timestamps,
     query_path::organizations_do_not_see_each_other,
     query_path::bucketed_aggregates_match_a_reference_model,
+    gapfill::gapfill_fills_every_bucket_of_the_range,
     maintenance::compaction_keeps_every_reading,
     maintenance::concurrent_writers_with_compaction_running,
     maintenance::retention_drops_expired_days,
