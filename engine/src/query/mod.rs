@@ -10,6 +10,7 @@ mod bucketed;
 mod catalog_tables;
 pub(crate) mod dedup;
 mod functions;
+mod gapfill;
 mod placeholders;
 mod prune;
 mod result;
@@ -113,7 +114,7 @@ pub(crate) fn session(parts: SessionParts) -> SessionContext {
     if parts.rollups {
         state = state.with_optimizer_rule(Arc::new(rollup::RollupRule));
     }
-    let ctx = SessionContext::new_with_state(state.build());
+    let ctx = SessionContext::new_with_state(gapfill::install(state).build());
     ctx.register_udaf(rollup::approx_quantile());
     functions::register(&ctx);
     let streams: HashMap<String, Arc<dyn TableProvider>> = parts
