@@ -14,7 +14,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use datafusion::{
     catalog::MemTable,
     execution::SessionStateBuilder,
-    physical_plan::{ExecutionPlan, collect, displayable},
+    physical_plan::{ExecutionPlan, collect, displayable, execution_plan::reset_plan_states},
     prelude::{SessionConfig, SessionContext, col},
 };
 use tokio::runtime::Runtime;
@@ -134,7 +134,9 @@ fn aggregate(c: &mut Criterion) {
             let plan = plan(&rt, ctx, sql, uses_kernel);
             group.bench_function(format!("{name}/{engine}"), |b| {
                 b.iter(|| {
-                    let batches = rt.block_on(collect(plan.clone(), ctx.task_ctx())).unwrap();
+                    // A plan holds run state (repartitioning channels): each run gets a fresh copy.
+                    let fresh = reset_plan_states(plan.clone()).unwrap();
+                    let batches = rt.block_on(collect(fresh, ctx.task_ctx())).unwrap();
                     black_box(batches)
                 })
             });
