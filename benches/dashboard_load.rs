@@ -196,7 +196,11 @@ async fn run(args: Args) {
                             .is_some_and(|v| v == "hit");
                         reply.bytes().await.map(|_| hit).map_err(|e| e.to_string())
                     }
-                    Ok(reply) => Err(format!("{}: {}", reply.status(), reply.text().await.unwrap_or_default())),
+                    Ok(reply) => Err(format!(
+                        "{}: {}",
+                        reply.status(),
+                        reply.text().await.unwrap_or_default()
+                    )),
                     Err(e) => Err(e.to_string()),
                 };
                 match outcome {
@@ -240,7 +244,11 @@ async fn run(args: Args) {
     };
     let millis = |s: &Sample| s.latency.as_secs_f64() * 1e3;
     for (index, (name, _)) in queries.iter().enumerate() {
-        let values: Vec<f64> = samples.iter().filter(|s| s.query == index).map(millis).collect();
+        let values: Vec<f64> = samples
+            .iter()
+            .filter(|s| s.query == index)
+            .map(millis)
+            .collect();
         if !values.is_empty() {
             let n = values.len();
             let (p50, p90, p99) = quantiles(values);
@@ -251,7 +259,11 @@ async fn run(args: Args) {
         let all: Vec<f64> = samples.iter().map(millis).collect();
         let mean = all.iter().sum::<f64>() / all.len() as f64;
         let (p50, p90, p99) = quantiles(all);
-        println!("{:<36} {:>7} {p50:>9.2} {p90:>9.2} {p99:>9.2}", "all", samples.len());
+        println!(
+            "{:<36} {:>7} {p50:>9.2} {p90:>9.2} {p99:>9.2}",
+            "all",
+            samples.len()
+        );
         println!("mean {mean:.2} ms");
     }
     for error in errors.iter().take(5) {

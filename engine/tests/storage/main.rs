@@ -4,8 +4,8 @@
 
 mod access;
 mod faulty_catalog;
-mod health_functions;
 mod gapfill;
+mod health_functions;
 mod kill;
 mod maintenance;
 mod query_path;

@@ -45,7 +45,12 @@ pub(crate) fn accepted_age(headers: &HeaderMap) -> Option<Duration> {
 pub(crate) struct Question(String);
 
 impl Question {
-    pub(crate) fn new(principal: &Principal, sql: &str, params: &[serde_json::Value], format: &str) -> Self {
+    pub(crate) fn new(
+        principal: &Principal,
+        sql: &str,
+        params: &[serde_json::Value],
+        format: &str,
+    ) -> Self {
         Question(format!(
             "{}\u{0}{:?}\u{0}{:?}\u{0}{sql}\u{0}{}\u{0}{format}",
             principal.org.id.0,
@@ -86,17 +91,10 @@ impl AnswerCache {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let answer = entries.answers.get(question)?;
         let elapsed = answer.computed.elapsed();
-        (answer.data_version == data_version && elapsed <= age)
-            .then(|| (answer.clone(), elapsed))
+        (answer.data_version == data_version && elapsed <= age).then(|| (answer.clone(), elapsed))
     }
 
-    pub(crate) fn put(
-        &self,
-        question: Question,
-        body: Bytes,
-        rows: i64,
-        data_version: u64,
-    ) {
+    pub(crate) fn put(&self, question: Question, body: Bytes, rows: i64, data_version: u64) {
         if body.len() > MAX_ANSWER_BYTES {
             return;
         }
@@ -136,7 +134,10 @@ mod tests {
     fn clients_opt_in_with_max_age() {
         let mut headers = HeaderMap::new();
         assert_eq!(accepted_age(&headers), None);
-        headers.insert(header::CACHE_CONTROL, "no-cache, max-age=15".parse().unwrap());
+        headers.insert(
+            header::CACHE_CONTROL,
+            "no-cache, max-age=15".parse().unwrap(),
+        );
         assert_eq!(accepted_age(&headers), Some(Duration::from_secs(15)));
         headers.insert(header::CACHE_CONTROL, "max-age=0".parse().unwrap());
         assert_eq!(accepted_age(&headers), None);
@@ -154,7 +155,11 @@ mod tests {
         let (answer, _) = cache.get(&q, 7, Duration::from_secs(10)).unwrap();
         assert_eq!((answer.body.as_ref(), answer.rows), (&b"[1]"[..], 1));
         assert!(cache.get(&q, 8, Duration::from_secs(10)).is_none());
-        assert!(cache.get(&question("SELECT 2"), 7, Duration::from_secs(10)).is_none());
+        assert!(
+            cache
+                .get(&question("SELECT 2"), 7, Duration::from_secs(10))
+                .is_none()
+        );
         std::thread::sleep(Duration::from_millis(20));
         assert!(cache.get(&q, 7, Duration::from_millis(10)).is_none());
     }
@@ -171,6 +176,9 @@ mod tests {
         }
         let entries = cache.entries.lock().unwrap();
         assert!(entries.bytes <= MAX_TOTAL_BYTES, "{}", entries.bytes);
-        assert_eq!(entries.bytes, entries.answers.values().map(|a| a.body.len()).sum());
+        assert_eq!(
+            entries.bytes,
+            entries.answers.values().map(|a| a.body.len()).sum::<usize>()
+        );
     }
 }

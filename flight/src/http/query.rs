@@ -7,8 +7,8 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use datafusion::{common::ParamValues, scalar::ScalarValue};
 use catalog::AuditOutcome;
+use datafusion::{common::ParamValues, scalar::ScalarValue};
 use engine::{Engine, Principal, QueryStream};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -86,12 +86,9 @@ pub(crate) async fn run(
     }
     body.extend(encoder.finish()?);
     let body = Bytes::from(body);
-    state.answers.put(
-        question,
-        body.clone(),
-        count,
-        data_version,
-    );
+    state
+        .answers
+        .put(question, body.clone(), count, data_version);
     let mut response = reply(format, Body::from(body));
     response
         .headers_mut()
