@@ -13,8 +13,9 @@ use std::{
     fmt::Write as _,
     fs,
     future::Future,
+    io::{BufRead, BufReader, Write as _},
     path::{Path, PathBuf},
-    process::Command,
+    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -168,19 +169,9 @@ async fn run(args: &Args, scale: &Scale, modes: Vec<Mode>) -> Result<()> {
         dir: dir.clone(),
         catalog,
         store,
-        queries: &queries,
-        runs: args.runs,
         python: args.python.clone(),
     };
-    let mut results = Vec::new();
-    for mode in &modes {
-        eprintln!("mode {}: {}", mode.name(), mode.describe());
-        let result = mode.run(&context).await;
-        if let Some(note) = &result.note {
-            eprintln!("  {note}");
-        }
-        results.push(result);
-    }
+    let results = run_modes(&context, &modes, &queries, args.runs).await;
     let warnings = compare_rows(&queries, &modes, &results);
     for warning in &warnings {
         eprintln!("warning: {warning}");
@@ -677,8 +668,8 @@ fn single_int(batches: &[RecordBatch]) -> Result<i64> {
 // ---------------------------------------------------------------------------------------------
 // Modes
 
-/// One way of running the queries. Add a mode here (and a branch in `run`) to compare another
-/// configuration or peer.
+/// One way of running the queries. Add a mode to `modes()` to compare another configuration;
+/// another peer is a variant here and in `Runner`.
 enum Mode {
     /// `Engine::query` in this process, on an engine with this configuration.
     InProcess {
@@ -715,29 +706,6 @@ fn modes() -> Vec<Mode> {
     ]
 }
 
-struct Context<'a> {
-    dir: PathBuf,
-    catalog: Arc<dyn Catalog>,
-    store: Arc<dyn ObjectStore>,
-    queries: &'a [Query],
-    runs: usize,
-    python: Option<PathBuf>,
-}
-
-/// A query's timing in one mode.
-#[derive(Debug, Clone, Deserialize)]
-struct Measure {
-    median_ms: f64,
-    rows: usize,
-}
-
-struct ModeResult {
-    /// Per query, in the order of the queries: the measure, or why there is none.
-    measures: Vec<std::result::Result<Measure, String>>,
-    /// What to say about the mode as a whole (its version, why it did not run).
-    note: Option<String>,
-}
-
 impl Mode {
     fn name(&self) -> &'static str {
         match self {
@@ -757,26 +725,164 @@ impl Mode {
         }
     }
 
-    async fn run(&self, cx: &Context<'_>) -> ModeResult {
-        let outcome = match self {
-            Mode::InProcess { config, .. } => in_process(cx, (**config).clone()).await,
-            Mode::FlightSql => flight_sql(cx).await,
-            Mode::DuckDb => duckdb(cx).await,
+    /// Makes the mode ready to run queries: its engine opened, its server started, its
+    /// process up.
+    async fn start(&self, cx: &Context) -> Result<Runner> {
+        match self {
+            Mode::InProcess { config, .. } => Ok(Runner::InProcess(Engine::open(
+                cx.catalog.clone(),
+                cx.store.clone(),
+                (**config).clone(),
+            )?)),
+            Mode::FlightSql => FlightSqlRunner::start(cx).await.map(Runner::FlightSql),
+            Mode::DuckDb => DuckDbRunner::start(cx).await.map(Runner::DuckDb),
+        }
+    }
+}
+
+struct Context {
+    dir: PathBuf,
+    catalog: Arc<dyn Catalog>,
+    store: Arc<dyn ObjectStore>,
+    python: Option<PathBuf>,
+}
+
+/// A query's timing in one mode.
+#[derive(Debug, Clone, Deserialize)]
+struct Measure {
+    median_ms: f64,
+    rows: usize,
+}
+
+struct ModeResult {
+    /// Per query, in the order of the queries: the measure, or why there is none.
+    measures: Vec<std::result::Result<Measure, String>>,
+    /// What to say about the mode as a whole (its version, why it did not run).
+    note: Option<String>,
+}
+
+/// Runs every query in every mode, query by query: the modes of a query are measured within
+/// seconds of each other, so that a change in what else the machine does between minutes
+/// weighs on all of them alike.
+async fn run_modes(
+    cx: &Context,
+    modes: &[Mode],
+    queries: &[Query],
+    runs: usize,
+) -> Vec<ModeResult> {
+    let mut runners = Vec::new();
+    let mut results = Vec::new();
+    for mode in modes {
+        eprintln!("mode {}: {}", mode.name(), mode.describe());
+        let runner = mode.start(cx).await;
+        let note = match &runner {
+            Ok(runner) => runner.note(),
+            Err(e) => Some(format!("did not run: {e}")),
         };
-        outcome.unwrap_or_else(|e| ModeResult {
-            measures: cx.queries.iter().map(|_| Err(e.to_string())).collect(),
-            note: Some(format!("did not run: {e}")),
-        })
+        if let Some(note) = &note {
+            eprintln!("  {note}");
+        }
+        runners.push(runner.map_err(|e| e.to_string()));
+        results.push(ModeResult {
+            measures: Vec::new(),
+            note,
+        });
+    }
+    for query in queries {
+        eprintln!("{}: {}", query.name, query.title);
+        for ((mode, runner), result) in modes.iter().zip(&mut runners).zip(&mut results) {
+            let measure = match runner {
+                Ok(runner) => runner.measure(query, runs).await,
+                Err(e) => Err(e.clone()),
+            };
+            match &measure {
+                Ok(m) => eprintln!(
+                    "  {:<12} {:>10.2} ms {:>8} rows",
+                    mode.name(),
+                    m.median_ms,
+                    m.rows
+                ),
+                Err(e) => eprintln!("  {:<12} {e}", mode.name()),
+            }
+            result.measures.push(measure);
+        }
+    }
+    for runner in runners.into_iter().flatten() {
+        if let Err(e) = runner.stop().await {
+            eprintln!("warning: stopping a mode: {e}");
+        }
+    }
+    results
+}
+
+/// A mode ready to run queries.
+enum Runner {
+    InProcess(Engine),
+    FlightSql(FlightSqlRunner),
+    DuckDb(DuckDbRunner),
+}
+
+impl Runner {
+    fn note(&self) -> Option<String> {
+        match self {
+            Runner::DuckDb(duckdb) => Some(format!(
+                "DuckDB {} with {} threads",
+                duckdb.version, duckdb.threads
+            )),
+            Runner::InProcess(_) | Runner::FlightSql(_) => None,
+        }
+    }
+
+    /// The query run once to warm up and `runs` times more: the median of those and the
+    /// rows returned.
+    async fn measure(
+        &mut self,
+        query: &Query,
+        runs: usize,
+    ) -> std::result::Result<Measure, String> {
+        match self {
+            Runner::InProcess(engine) => {
+                measure(runs, || async {
+                    Ok(engine.query(ORG, &query.ours).await?.num_rows())
+                })
+                .await
+            }
+            Runner::FlightSql(flight) => {
+                let client = &flight.client;
+                measure(runs, || async {
+                    let mut client = client.clone();
+                    let info = client.execute(query.ours.clone(), None).await?;
+                    let mut rows = 0;
+                    for endpoint in info.endpoint {
+                        let ticket = endpoint.ticket.ok_or("an endpoint without a ticket")?;
+                        let batches: Vec<RecordBatch> =
+                            client.do_get(ticket).await?.try_collect().await?;
+                        rows += batches.iter().map(RecordBatch::num_rows).sum::<usize>();
+                    }
+                    Ok(rows)
+                })
+                .await
+            }
+            Runner::DuckDb(duckdb) => duckdb.measure(query, runs),
+        }
+    }
+
+    async fn stop(self) -> Result<()> {
+        match self {
+            Runner::InProcess(_) => Ok(()),
+            Runner::FlightSql(flight) => {
+                let _ = flight.stop.send(());
+                flight.server.await??;
+                Ok(())
+            }
+            Runner::DuckDb(duckdb) => duckdb.stop(),
+        }
     }
 }
 
 /// Runs `query` once to warm up and `runs` times more; the median of those and the rows the
 /// warm-up returned.
-async fn measure<F, Fut>(
-    name: &str,
-    runs: usize,
-    mut query: F,
-) -> std::result::Result<Measure, String>
+async fn measure<F, Fut>(runs: usize, mut query: F) -> std::result::Result<Measure, String>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<usize>>,
@@ -788,12 +894,13 @@ where
         let again = query().await.map_err(|e| e.to_string())?;
         times.push(started.elapsed().as_secs_f64() * 1e3);
         if again != rows {
-            return Err(format!("{again} rows, then {rows}"));
+            return Err(format!("{rows} rows, then {again}"));
         }
     }
-    let median_ms = median(&mut times);
-    eprintln!("  {name}: {median_ms:.2} ms, {rows} rows");
-    Ok(Measure { median_ms, rows })
+    Ok(Measure {
+        median_ms: median(&mut times),
+        rows,
+    })
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -808,82 +915,50 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-async fn in_process(cx: &Context<'_>, config: EngineConfig) -> Result<ModeResult> {
-    let engine = Engine::open(cx.catalog.clone(), cx.store.clone(), config)?;
-    let mut measures = Vec::new();
-    for query in cx.queries {
-        measures.push(
-            measure(query.name, cx.runs, || async {
-                Ok(engine.query(ORG, &query.ours).await?.num_rows())
-            })
-            .await,
-        );
-    }
-    Ok(ModeResult {
-        measures,
-        note: None,
-    })
+/// The Flight SQL server of this process and a client logged in to it.
+struct FlightSqlRunner {
+    client: FlightSqlServiceClient<Channel>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<flight::Result<()>>,
 }
 
-async fn flight_sql(cx: &Context<'_>) -> Result<ModeResult> {
-    let engine = Engine::open(
-        cx.catalog.clone(),
-        cx.store.clone(),
-        EngineConfig::default(),
-    )?;
-    ensure_user(&engine).await?;
-    let keys = flight::SigningKeys::secret_file(&cx.dir.join("jwt-secret"))?;
-    let auth = Arc::new(flight::Authenticator::new(
-        engine,
-        keys,
-        flight::AuthConfig::default(),
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(flight::serve(
-        auth,
-        listener,
-        flight::ServerConfig::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let measured = async {
+impl FlightSqlRunner {
+    async fn start(cx: &Context) -> Result<FlightSqlRunner> {
+        let engine = Engine::open(
+            cx.catalog.clone(),
+            cx.store.clone(),
+            EngineConfig::default(),
+        )?;
+        ensure_user(&engine).await?;
+        let keys = flight::SigningKeys::secret_file(&cx.dir.join("jwt-secret"))?;
+        let auth = Arc::new(flight::Authenticator::new(
+            engine,
+            keys,
+            flight::AuthConfig::default(),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(flight::serve(
+            auth,
+            listener,
+            flight::ServerConfig::default(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         let channel = Channel::from_shared(format!("http://{address}"))?
             .connect()
             .await?;
         let inner = FlightServiceClient::new(channel).max_decoding_message_size(64 << 20);
         let mut client = FlightSqlServiceClient::new_from_inner(inner);
         client.handshake(USER, PASSWORD).await?;
-        let mut measures = Vec::new();
-        for query in cx.queries {
-            let client = &client;
-            measures.push(
-                measure(query.name, cx.runs, || async {
-                    let mut client = client.clone();
-                    let info = client.execute(query.ours.clone(), None).await?;
-                    let mut rows = 0;
-                    for endpoint in info.endpoint {
-                        let ticket = endpoint.ticket.ok_or("an endpoint without a ticket")?;
-                        let batches: Vec<RecordBatch> =
-                            client.do_get(ticket).await?.try_collect().await?;
-                        rows += batches.iter().map(RecordBatch::num_rows).sum::<usize>();
-                    }
-                    Ok(rows)
-                })
-                .await,
-            );
-        }
-        Ok::<_, Box<dyn Error + Send + Sync>>(measures)
+        Ok(FlightSqlRunner {
+            client,
+            stop,
+            server,
+        })
     }
-    .await;
-    let _ = stop.send(());
-    server.await??;
-    Ok(ModeResult {
-        measures: measured?,
-        note: None,
-    })
 }
 
 /// The administrator the Flight SQL mode logs in as, created on the first run.
@@ -914,31 +989,110 @@ async fn ensure_user(engine: &Engine) -> Result<()> {
     Ok(())
 }
 
-/// What `benches/workload_duckdb.py` answers.
-#[derive(Debug, Deserialize)]
-struct DuckDbOutput {
+/// `benches/workload_duckdb.py` running, its views created, answering one query per line.
+struct DuckDbRunner {
+    child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
     version: String,
     threads: u64,
-    results: std::collections::BTreeMap<String, DuckDbResult>,
 }
 
+/// The line the script writes once its views are ready.
+#[derive(Debug, Deserialize)]
+struct DuckDbReady {
+    version: String,
+    threads: u64,
+}
+
+/// The line the script writes per query.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum DuckDbResult {
+enum DuckDbAnswer {
     Measured(Measure),
     Failed { error: String },
 }
 
-async fn duckdb(cx: &Context<'_>) -> Result<ModeResult> {
-    let python = match &cx.python {
-        Some(python) => python.clone(),
-        None => {
-            let venv = std::env::var_os("HOME")
-                .map(|home| Path::new(&home).join(".cache/healthai-venv/bin/python"));
-            venv.filter(|p| p.exists())
-                .unwrap_or_else(|| PathBuf::from("python3"))
+impl DuckDbRunner {
+    async fn start(cx: &Context) -> Result<DuckDbRunner> {
+        let python = match &cx.python {
+            Some(python) => python.clone(),
+            None => {
+                let venv = std::env::var_os("HOME")
+                    .map(|home| Path::new(&home).join(".cache/healthai-venv/bin/python"));
+                venv.filter(|p| p.exists())
+                    .unwrap_or_else(|| PathBuf::from("python3"))
+            }
+        };
+        let request_path = write_duckdb_tables(cx).await?;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/workload_duckdb.py");
+        let mut child = Command::new(&python)
+            .arg(script)
+            .arg(&request_path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err("the script's pipes are missing".into());
+        };
+        let mut output = BufReader::new(output);
+        let mut line = String::new();
+        tokio::task::block_in_place(|| output.read_line(&mut line))?;
+        let Ok(ready) = serde_json::from_str::<DuckDbReady>(&line) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "workload_duckdb.py did not start ({}); does {} have the duckdb and pyarrow \
+                 packages? (pip install duckdb pyarrow, or --python)",
+                line.trim(),
+                python.display()
+            )
+            .into());
+        };
+        Ok(DuckDbRunner {
+            child,
+            input,
+            output,
+            version: ready.version,
+            threads: ready.threads,
+        })
+    }
+
+    fn measure(&mut self, query: &Query, runs: usize) -> std::result::Result<Measure, String> {
+        let request = serde_json::json!({"sql": query.duckdb, "runs": runs});
+        tokio::task::block_in_place(|| {
+            writeln!(self.input, "{request}")
+                .and_then(|()| self.input.flush())
+                .map_err(|e| format!("workload_duckdb.py: {e}"))?;
+            let mut line = String::new();
+            self.output
+                .read_line(&mut line)
+                .map_err(|e| format!("workload_duckdb.py: {e}"))?;
+            match serde_json::from_str::<DuckDbAnswer>(&line) {
+                Ok(DuckDbAnswer::Measured(measure)) => Ok(measure),
+                Ok(DuckDbAnswer::Failed { error }) => Err(error),
+                Err(_) => Err(format!("workload_duckdb.py answered {:?}", line.trim())),
+            }
+        })
+    }
+
+    fn stop(mut self) -> Result<()> {
+        // End of input: the script exits.
+        drop(self.input);
+        let status = tokio::task::block_in_place(|| self.child.wait())?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("workload_duckdb.py exited with {status}").into())
         }
-    };
+    }
+}
+
+/// Writes what DuckDB reads: Parquet exports of the reference tables, and a request naming
+/// the files of every table (the streams' live files, from the catalog). Returns its path.
+async fn write_duckdb_tables(cx: &Context) -> Result<PathBuf> {
     let engine = Engine::open(
         cx.catalog.clone(),
         cx.store.clone(),
@@ -955,6 +1109,7 @@ async fn duckdb(cx: &Context<'_>) -> Result<ModeResult> {
         write_parquet(&path, engine.query(ORG, sql).await?)?;
         tables.insert(table.to_owned(), serde_json::json!([path]));
     }
+    // Only live files: those compaction replaced stay in the store until garbage collection.
     let files = engine
         .query(
             ORG,
@@ -976,48 +1131,12 @@ async fn duckdb(cx: &Context<'_>) -> Result<ModeResult> {
             }
         }
     }
-    let request = serde_json::json!({
-        "runs": cx.runs,
-        "tables": tables,
-        "queries": cx.queries.iter().map(|q| serde_json::json!({"name": q.name, "sql": q.duckdb})).collect::<Vec<_>>(),
-    });
-    let request_path = exports.join("request.json");
-    fs::write(&request_path, serde_json::to_vec_pretty(&request)?)?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/workload_duckdb.py");
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(&python)
-            .arg(script)
-            .arg(&request_path)
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", python.display()))
-    })
-    .await??;
-    if !output.status.success() {
-        return Err(format!(
-            "workload_duckdb.py failed ({}); is the duckdb package installed? \
-             (pip install duckdb pyarrow, or --python)",
-            output.status
-        )
-        .into());
-    }
-    let answer: DuckDbOutput = serde_json::from_slice(&output.stdout)?;
-    let measures = cx
-        .queries
-        .iter()
-        .map(|q| match answer.results.get(q.name) {
-            Some(DuckDbResult::Measured(m)) => Ok(m.clone()),
-            Some(DuckDbResult::Failed { error }) => Err(error.clone()),
-            None => Err("no answer".to_owned()),
-        })
-        .collect();
-    Ok(ModeResult {
-        measures,
-        note: Some(format!(
-            "DuckDB {} with {} threads",
-            answer.version, answer.threads
-        )),
-    })
+    let path = exports.join("tables.json");
+    fs::write(
+        &path,
+        serde_json::to_vec_pretty(&serde_json::json!({ "tables": tables }))?,
+    )?;
+    Ok(path)
 }
 
 fn write_parquet(path: &Path, output: engine::QueryOutput) -> Result<()> {
@@ -1062,6 +1181,8 @@ fn compare_rows(queries: &[Query], modes: &[Mode], results: &[ModeResult]) -> Ve
 
 struct DataSummary {
     marker: Marker,
+    /// The machine's load average before the modes ran: other processes show in the figures.
+    load_before: String,
     /// `(stream, files, rows, bytes)` of the live files.
     streams: Vec<(String, i64, i64, i64)>,
 }
@@ -1090,6 +1211,7 @@ async fn describe(engine: &Engine, marker: &Marker) -> Result<DataSummary> {
     }
     Ok(DataSummary {
         marker: marker.clone(),
+        load_before: load_average(),
         streams,
     })
 }
@@ -1107,10 +1229,12 @@ fn report(
 ) -> String {
     let mut md = String::new();
     let marker = &data.marker;
+    let load = format!("{} before, {} after", data.load_before, load_average());
     let _ = writeln!(md, "# Health workload benchmark: scale `{}`\n", scale.name);
     let _ = writeln!(
         md,
-        "{}; {} (UTC){}; `cargo bench --bench workload -- --scale {}` (release profile).\n",
+        "{}, load average {load}; {} (UTC){}; `cargo bench --bench workload -- --scale {}` \
+         (release profile).\n",
         machine(),
         Utc::now().format("%Y-%m-%d %H:%M"),
         commit()
@@ -1192,14 +1316,14 @@ fn report(
         let _ = writeln!(md, "| {} | {} |", query.name, cells.join(" | "));
     }
 
-    let _ = writeln!(md, "\n## Throughput, M rows covered per second\n");
+    let _ = writeln!(md, "\n## Throughput, rows covered per second\n");
     header(&mut md, "query", &names);
     for (i, query) in queries.iter().enumerate() {
         let cells: Vec<String> = results
             .iter()
             .map(|r| {
                 cell(&r.measures[i], &|m| {
-                    format!("{:.1}", covered[i] as f64 / m.median_ms * 1e3 / 1e6)
+                    per_second(covered[i] as f64 / m.median_ms * 1e3)
                 })
             })
             .collect();
@@ -1281,6 +1405,14 @@ fn report(
     md
 }
 
+/// The 1-minute load average.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// "CPU model, N cores, M GiB".
 fn machine() -> String {
     let cpu = fs::read_to_string("/proc/cpuinfo")
@@ -1317,6 +1449,27 @@ fn commit() -> Option<String> {
         .status
         .success()
         .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// A rate with three significant digits and a unit prefix: `95.1 M`, `12.3 k`.
+fn per_second(rate: f64) -> String {
+    let (value, prefix) = if rate >= 1e9 {
+        (rate / 1e9, " G")
+    } else if rate >= 1e6 {
+        (rate / 1e6, " M")
+    } else if rate >= 1e3 {
+        (rate / 1e3, " k")
+    } else {
+        (rate, "")
+    };
+    let decimals = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.decimals$}{prefix}")
 }
 
 fn thousands(n: u64) -> String {

@@ -1,17 +1,19 @@
 """The DuckDB mode of the health workload benchmark (`cargo bench --bench workload`).
 
-Usage: python benches/workload_duckdb.py REQUEST.json
+Usage: python benches/workload_duckdb.py TABLES.json
 
-The benchmark writes the request: the Parquet files of each table (the live files of each
-stream, taken from the catalog, and exports of `meta.subjects` and `reference.foods`), the
-queries translated to DuckDB SQL (kept beside ours in benches/workload.rs) and the number of
-runs. Each table becomes a view over its files (schema-qualified names get their schema), so
-the queries read the same files the engine does. Each query runs once to warm up and then
-RUNS times; the wall clock is taken around execute + fetching every row as Arrow, and the
-median is reported. Prints JSON on stdout:
+TABLES.json, written by the benchmark, names the Parquet files of each table: the live files
+of each stream, taken from the catalog, and exports of `meta.subjects` and
+`reference.foods`. Each table becomes a view over its files (a schema-qualified name gets its
+schema), so the queries read the same files the engine does. The script then prints one JSON
+line, {"version": "...", "threads": N}, and answers queries, one JSON line each way:
 
-    {"version": "...", "threads": N,
-     "results": {"q1": {"median_ms": 1.2, "rows": 60}, "q2": {"error": "..."}, ...}}
+    in:  {"sql": "SELECT ...", "runs": 5}
+    out: {"median_ms": 1.23, "rows": 60}   or   {"error": "..."}
+
+Each query runs once to warm up and then `runs` times; the wall clock is taken around running
+the query and fetching every row as an Arrow table, and the median is reported. The queries'
+DuckDB texts are kept beside ours in benches/workload.rs. Ends at the end of its input.
 
 Needs the duckdb and pyarrow packages (pip install duckdb pyarrow).
 """
@@ -32,17 +34,23 @@ def literal(text):
     return "'" + text.replace("'", "''") + "'"
 
 
+def answer(message):
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
 def main():
     with open(sys.argv[1]) as f:
-        request = json.load(f)
+        tables = json.load(f)["tables"]
     connection = duckdb.connect()
-    for table, files in request["tables"].items():
-        name = ".".join(quote(part) for part in table.split("."))
+    for table, files in tables.items():
         if "." in table:
             connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(table.split('.')[0])}")
+        name = ".".join(quote(part) for part in table.split("."))
         listing = ", ".join(literal(path) for path in files)
         connection.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listing}])")
     threads = connection.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    answer({"version": duckdb.__version__, "threads": threads})
 
     def run(sql):
         started = time.perf_counter()
@@ -52,23 +60,19 @@ def main():
         rows = fetch().num_rows
         return time.perf_counter() - started, rows
 
-    results = {}
-    for query in request["queries"]:
+    for line in sys.stdin:
+        request = json.loads(line)
         try:
-            _, rows = run(query["sql"])
+            _, rows = run(request["sql"])
             times = []
             for _ in range(request["runs"]):
-                elapsed, again = run(query["sql"])
+                elapsed, again = run(request["sql"])
                 if again != rows:
                     raise RuntimeError(f"{rows} rows, then {again}")
                 times.append(elapsed * 1e3)
-            median = statistics.median(times)
-            results[query["name"]] = {"median_ms": median, "rows": rows}
-            print(f"  {query['name']}: {median:.2f} ms, {rows} rows", file=sys.stderr)
+            answer({"median_ms": statistics.median(times), "rows": rows})
         except (duckdb.Error, RuntimeError) as error:
-            results[query["name"]] = {"error": str(error)}
-            print(f"  {query['name']}: {error}", file=sys.stderr)
-    json.dump({"version": duckdb.__version__, "threads": threads, "results": results}, sys.stdout)
+            answer({"error": str(error)})
 
 
 if __name__ == "__main__":
