@@ -86,6 +86,7 @@ async fn load(
     let dir = std::env::temp_dir().join(format!("healthai-demo-{}", std::process::id()));
     let options = SimulationOptions {
         subjects: args.subjects,
+        first_subject: 0,
         days: args.days,
         seed: 42,
         start: (Utc::now() - Duration::days(i64::from(args.days))).date_naive(),

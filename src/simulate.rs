@@ -46,6 +46,7 @@ pub(crate) struct SimulateArgs {
 pub(crate) fn run(args: &SimulateArgs, out: &mut impl Write) -> Result<(), CliError> {
     let options = SimulationOptions {
         subjects: args.subjects,
+        first_subject: 0,
         days: args.days,
         seed: args.seed,
         start: args.start,

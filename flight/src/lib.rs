@@ -24,7 +24,6 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 pub use auth::{AuthConfig, Authenticator, SigningKeys, Tokens};
 pub use error::{Error, Kind, Result};
@@ -130,7 +129,10 @@ pub async fn serve(
         .add_service(catalog)
         .add_service(admin)
         .add_service(sessions)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        );
     let grace_over = async move {
         match stopped.await {
             Ok(()) => tokio::time::sleep(config.shutdown_grace).await,

@@ -38,6 +38,7 @@ const CHECKS: [(&str, &str); 6] = [
 async fn ingested(format: SimulationFormat) -> Vec<(&'static str, Vec<String>)> {
     let options = SimulationOptions {
         subjects: 3,
+        first_subject: 0,
         days: 4,
         seed: 7,
         start: NaiveDate::from_ymd_opt(2026, 3, 27).unwrap(),

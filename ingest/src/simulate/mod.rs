@@ -72,6 +72,10 @@ use self::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimulationOptions {
     pub subjects: usize,
+    /// The index of the first subject (0-based; its pseudonym is `S{index + 1:04}`). Each
+    /// subject depends only on the seed and its index, so a population simulated in chunks of
+    /// subjects (e.g. to bound the disk a large one takes) is the population simulated at once.
+    pub first_subject: usize,
     pub days: u32,
     pub seed: u64,
     /// The first local day of every subject.
@@ -86,6 +90,7 @@ impl Default for SimulationOptions {
     fn default() -> Self {
         SimulationOptions {
             subjects: 100,
+            first_subject: 0,
             days: 30,
             seed: 42,
             start: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default(),
@@ -276,7 +281,7 @@ pub fn simulate(options: &SimulationOptions, out: &Path) -> io::Result<Simulatio
     }
     fs::create_dir_all(out)?;
     let format = options.format;
-    let profiles: Vec<Profile> = (0..options.subjects)
+    let profiles: Vec<Profile> = (options.first_subject..options.first_subject + options.subjects)
         .map(|i| Profile::generate(options, i))
         .collect();
     let documents = Documents::new(format, out)?.map(|d| Rc::new(RefCell::new(d)));

@@ -17,6 +17,7 @@ use super::*;
 fn small(defects: bool, format: SimulationFormat) -> SimulationOptions {
     SimulationOptions {
         subjects: 10,
+        first_subject: 0,
         days: 9,
         seed: 42,
         start: NaiveDate::from_ymd_opt(2026, 3, 28).unwrap(),
@@ -185,6 +186,48 @@ fn simulate_same_seed_gives_identical_bytes() {
         let foods = format!("foods.{}", format.extension());
         assert_eq!(fa[&foods], fc[&foods]);
     }
+}
+
+#[test]
+fn simulate_in_chunks_of_subjects_gives_the_whole_population() {
+    let mut whole = small(false, SimulationFormat::Csv);
+    whole.subjects = 5;
+    let (all, _) = run(&whole);
+    let all = read_all(all.path());
+    let mut chunked: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (first_subject, subjects) in [(0, 2), (2, 3)] {
+        let (dir, summary) = run(&SimulationOptions {
+            first_subject,
+            subjects,
+            ..whole.clone()
+        });
+        assert_eq!(summary.rows["subjects"], subjects as u64);
+        for (name, bytes) in read_all(dir.path()) {
+            match chunked.get_mut(&name) {
+                // Every file but the food table holds the chunk's subjects after a header.
+                Some(so_far) if name != "foods.csv" => {
+                    let header = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+                    so_far.extend_from_slice(&bytes[header..]);
+                }
+                Some(so_far) => assert_eq!(so_far, &bytes, "{name}"),
+                None => {
+                    chunked.insert(name, bytes);
+                }
+            }
+        }
+    }
+    assert_eq!(
+        chunked.keys().collect::<Vec<_>>(),
+        all.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &all {
+        assert!(
+            chunked[name] == *bytes,
+            "{name}: the chunks differ from the whole"
+        );
+    }
+    let subjects = String::from_utf8(chunked["subjects.csv"].clone()).unwrap();
+    assert!(subjects.contains("\nS0003,"), "{subjects}");
 }
 
 #[test]
