@@ -195,4 +195,21 @@ pub async fn rollups_follow_compaction_and_garbage_collection(db: TestDatabase) 
     assert_eq!(garbage.orphans, 0);
     assert_eq!(h.rollup_files().len(), 3 * h.parquet_files().len());
     same_as_raw(&h, &raw, daily).await;
+
+    // A compacted file without its rollup (compacted by an engine before rollups) is rolled
+    // up at query time.
+    let two_hourly = "SELECT subject_id, date_bin(INTERVAL '2 hours', time) AS at, count(*), \
+                      min(bpm) FROM heart_rate GROUP BY 1, 2 ORDER BY 1, 2";
+    let (hour_rollup, _) = h
+        .rollup_files()
+        .into_iter()
+        .find(|(path, _)| path.to_string_lossy().ends_with(".1h.parquet"))
+        .unwrap();
+    std::fs::remove_file(&hour_rollup).unwrap();
+    let plan = explain(&h.engine, two_hourly).await;
+    assert!(
+        plan.contains("heart_rate_rollup_1h") && plan.contains("RollupExec"),
+        "{plan}"
+    );
+    same_as_raw(&h, &raw, two_hourly).await;
 }

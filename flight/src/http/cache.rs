@@ -178,7 +178,11 @@ mod tests {
         assert!(entries.bytes <= MAX_TOTAL_BYTES, "{}", entries.bytes);
         assert_eq!(
             entries.bytes,
-            entries.answers.values().map(|a| a.body.len()).sum::<usize>()
+            entries
+                .answers
+                .values()
+                .map(|a| a.body.len())
+                .sum::<usize>()
         );
     }
 }

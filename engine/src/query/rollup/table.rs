@@ -63,7 +63,9 @@ fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionErro
 /// once read stays true.
 static ROLLUP_SIZES: LazyLock<Mutex<HashMap<String, u64>>> = LazyLock::new(Default::default);
 
-async fn sizes(store: &Arc<dyn ObjectStore>, paths: Vec<Path>) -> Result<Vec<u64>> {
+/// The sizes of rollup files; `None` for a file that has none (compacted before this engine
+/// wrote rollups), whose data file is then rolled up at query time.
+async fn sizes(store: &Arc<dyn ObjectStore>, paths: &[Path]) -> Result<Vec<Option<u64>>> {
     let known: Vec<Option<u64>> = {
         let cache = ROLLUP_SIZES.lock().unwrap_or_else(|e| e.into_inner());
         paths
@@ -75,15 +77,21 @@ async fn sizes(store: &Arc<dyn ObjectStore>, paths: Vec<Path>) -> Result<Vec<u64
         let store = store.clone();
         async move {
             match known {
-                Some(size) => Ok(size),
-                None => store.head(&path).await.map(|m| m.size).map_err(external),
+                Some(size) => Ok(Some(size)),
+                None => match store.head(&path).await {
+                    Ok(meta) => Ok(Some(meta.size)),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(external(e)),
+                },
             }
         }
     });
-    let looked_up: Vec<u64> = stream::iter(lookups).buffered(16).try_collect().await?;
+    let looked_up: Vec<Option<u64>> = stream::iter(lookups).buffered(16).try_collect().await?;
     let mut cache = ROLLUP_SIZES.lock().unwrap_or_else(|e| e.into_inner());
     for (path, size) in paths.iter().zip(&looked_up) {
-        cache.insert(path.to_string(), *size);
+        if let Some(size) = size {
+            cache.insert(path.to_string(), *size);
+        }
     }
     Ok(looked_up)
 }
@@ -129,22 +137,30 @@ impl TableProvider for RollupTable {
             .live_files(self.stream.schema.id(), bounds)
             .await
             .map_err(external)?;
-        let (rolled, raw): (Vec<ParquetFile>, Vec<ParquetFile>) = {
-            let groups = overlapping_groups(&files);
-            let mut rolled = Vec::new();
-            let mut raw = Vec::new();
-            for group in groups {
-                let stands_alone = group.len() == 1 && files[group[0]].compaction_level >= 1;
-                for i in group {
-                    if stands_alone {
-                        rolled.push(files[i].clone());
-                    } else {
-                        raw.push(files[i].clone());
-                    }
+        let mut rolled: Vec<(Path, u64)> = Vec::new();
+        let mut raw: Vec<ParquetFile> = Vec::new();
+        let mut candidates: Vec<&ParquetFile> = Vec::new();
+        for group in overlapping_groups(&files) {
+            if group.len() == 1 && files[group[0]].compaction_level >= 1 {
+                candidates.push(&files[group[0]]);
+            } else {
+                raw.extend(group.into_iter().map(|i| files[i].clone()));
+            }
+        }
+        if !candidates.is_empty() {
+            let store = state.runtime_env().object_store(&self.stream.store)?;
+            let paths: Vec<Path> = candidates
+                .iter()
+                .map(|f| rollup_path(&f.path, self.width))
+                .collect();
+            let sizes = sizes(&store, &paths).await?;
+            for ((file, path), size) in candidates.into_iter().zip(paths).zip(sizes) {
+                match size {
+                    Some(size) => rolled.push((path, size)),
+                    None => raw.push(file.clone()),
                 }
             }
-            (rolled, raw)
-        };
+        }
 
         let subject = table.index_of(SUBJECT_ID)?;
         let visibility = self.stream.visibility();
@@ -160,20 +176,13 @@ impl TableProvider for RollupTable {
 
         let mut parts: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !rolled.is_empty() {
-            let store = state.runtime_env().object_store(&self.stream.store)?;
-            let paths: Vec<Path> = rolled
-                .iter()
-                .map(|f| rollup_path(&f.path, self.width))
-                .collect();
-            let sizes = sizes(&store, paths.clone()).await?;
             let mut source =
                 ParquetSource::new(table.clone()).with_table_parquet_options(options.clone());
             if let Some(predicate) = &predicate {
                 source = source.with_predicate(predicate.clone());
             }
-            let groups = paths
+            let groups = rolled
                 .into_iter()
-                .zip(sizes)
                 .map(|(path, size)| {
                     FileGroup::new(vec![PartitionedFile::new(path.to_string(), size)])
                 })
