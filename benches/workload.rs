@@ -50,7 +50,7 @@ const START: (i32, u32, u32) = (2026, 3, 1);
 /// take the disk at once.
 const CHUNK_SUBJECTS: usize = 50;
 /// Bumped when what a load writes changes, so that older stores are loaded again.
-const LOAD_VERSION: u32 = 1;
+const LOAD_VERSION: u32 = 2;
 const USER: &str = "workload-bench@example.org";
 const PASSWORD: &str = "workload-bench-password";
 
@@ -690,6 +690,15 @@ fn modes() -> Vec<Mode> {
             name: "engine",
             description: "in-process Engine::query, default configuration",
             config: Box::default(),
+        },
+        Mode::InProcess {
+            name: "kernel",
+            description: "in-process Engine::query, rollups off (raw rows through the \
+                          aggregation kernel)",
+            config: Box::new(EngineConfig {
+                rollups: false,
+                ..EngineConfig::default()
+            }),
         },
         Mode::InProcess {
             name: "generic",
