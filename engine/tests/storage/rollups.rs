@@ -185,6 +185,15 @@ pub async fn rollups_follow_compaction_and_garbage_collection(db: TestDatabase) 
         "{plan}"
     );
     same_as_raw(&h, &raw, daily).await;
+    // Rollup files are sorted by subject and bucket: the kernel folds them without hashing.
+    let minutes = "SELECT subject_id, date_bin(INTERVAL '1 minute', time) AS m, max(bpm), \
+                   sum(bpm), count(*) FROM heart_rate GROUP BY 1, 2 ORDER BY 1, 2";
+    let plan = explain(&h.engine, minutes).await;
+    assert!(
+        plan.contains("heart_rate_rollup_1m") && plan.contains("BucketedAggregateExec"),
+        "{plan}"
+    );
+    same_as_raw(&h, &raw, minutes).await;
     // Replaced files take their rollups with them; live files keep theirs.
     let garbage = h
         .engine
