@@ -90,7 +90,7 @@ mod testing {
     use std::sync::Arc;
 
     use arrow::{
-        array::{AsArray, RecordBatch},
+        array::{AsArray, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray},
         datatypes::Float64Type,
         util::pretty::pretty_format_batches,
     };
@@ -113,6 +113,28 @@ mod testing {
         let schema = partitions[0][0].schema();
         ctx.register_table("t", Arc::new(MemTable::try_new(schema, partitions)?))?;
         ctx.sql(sql).await?.collect().await
+    }
+
+    /// Heart-rate readings: (subject_id, minute since the epoch, bpm).
+    pub(super) fn heart_rate_minutes(rows: &[(i64, i64, Option<f64>)]) -> RecordBatch {
+        const MINUTE: i64 = 60_000_000_000;
+        RecordBatch::try_from_iter(vec![
+            (
+                "subject_id",
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))) as _,
+            ),
+            (
+                "time",
+                Arc::new(TimestampNanosecondArray::from_iter_values(
+                    rows.iter().map(|r| r.1 * MINUTE),
+                )) as _,
+            ),
+            (
+                "bpm",
+                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.2))) as _,
+            ),
+        ])
+        .unwrap()
     }
 
     /// The result as a table, for comparisons.

@@ -152,38 +152,13 @@ impl Accumulator for Windows {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use arrow::array::{Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray};
-
-    use super::super::testing::{error, same_when_split, table};
-
-    const MINUTE: i64 = 60_000_000_000;
+    use super::super::testing::{error, heart_rate_minutes, same_when_split, table};
 
     /// (subject, minute, bpm)
-    fn rows(rows: &[(i64, i64, Option<f64>)]) -> RecordBatch {
-        RecordBatch::try_from_iter(vec![
-            (
-                "s",
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))) as _,
-            ),
-            (
-                "time",
-                Arc::new(TimestampNanosecondArray::from_iter_values(
-                    rows.iter().map(|r| r.1 * MINUTE),
-                )) as _,
-            ),
-            (
-                "bpm",
-                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.2))) as _,
-            ),
-        ])
-        .unwrap()
-    }
 
     #[tokio::test]
     async fn the_lowest_half_hour_with_three_readings() {
-        let batch = rows(&[
+        let batch = heart_rate_minutes(&[
             // 00:00-00:30: mean 60.
             (1, 25, Some(62.0)),
             (1, 0, Some(58.0)),
@@ -212,7 +187,8 @@ mod tests {
             (3, 31, Some(80.0)),
             (3, 32, Some(80.0)),
         ]);
-        let sql = "SELECT s, resting_heart_rate(bpm, time) AS rest FROM t GROUP BY s ORDER BY s";
+        let sql = "SELECT subject_id AS s, resting_heart_rate(bpm, time) AS rest FROM t \
+                   GROUP BY subject_id ORDER BY subject_id";
         assert_eq!(
             same_when_split(sql, batch, 3).await,
             "\
@@ -228,7 +204,8 @@ mod tests {
 
     #[tokio::test]
     async fn windows_are_aligned_before_1970_too() {
-        let batch = rows(&[(1, -1, Some(50.0)), (1, -2, Some(50.0)), (1, 0, Some(60.0))]);
+        let batch =
+            heart_rate_minutes(&[(1, -1, Some(50.0)), (1, -2, Some(50.0)), (1, 0, Some(60.0))]);
         assert_eq!(
             table("SELECT resting_heart_rate(bpm, time) AS r FROM t", batch).await,
             "+---+\n| r |\n+---+\n|   |\n+---+"
@@ -237,7 +214,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_bad_arguments() {
-        let batch = rows(&[(1, 0, Some(50.0))]);
+        let batch = heart_rate_minutes(&[(1, 0, Some(50.0))]);
         let swapped = error("SELECT resting_heart_rate(time, bpm) FROM t", batch.clone()).await;
         assert!(
             swapped.contains("resting_heart_rate: bpm must be a number"),

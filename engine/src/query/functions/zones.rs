@@ -202,37 +202,11 @@ pub(super) fn minutes_in(zone: i32, steps: &[Step]) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use arrow::array::{Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray};
-
-    use super::super::testing::{error, same_when_split, table};
-
-    const MINUTE: i64 = 60_000_000_000;
-
-    fn readings(rows: &[(i64, i64, Option<f64>)]) -> RecordBatch {
-        RecordBatch::try_from_iter(vec![
-            (
-                "subject_id",
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))) as _,
-            ),
-            (
-                "time",
-                Arc::new(TimestampNanosecondArray::from_iter_values(
-                    rows.iter().map(|r| r.1 * MINUTE),
-                )) as _,
-            ),
-            (
-                "bpm",
-                Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.2))) as _,
-            ),
-        ])
-        .unwrap()
-    }
+    use super::super::testing::{error, heart_rate_minutes, same_when_split, table};
 
     #[tokio::test]
     async fn hr_zone_follows_the_ten_percent_bands() {
-        let batch = readings(&[
+        let batch = heart_rate_minutes(&[
             (1, 0, Some(0.0)),
             (1, 1, Some(99.9)),
             (1, 2, Some(100.0)),
@@ -272,7 +246,7 @@ mod tests {
     #[tokio::test]
     async fn hr_zone_boundaries_are_exact_for_any_maximum() {
         // 114 / 190 is exactly 60 %, 133 / 190 exactly 70 %.
-        let batch = readings(&[(1, 0, Some(114.0)), (1, 1, Some(133.0))]);
+        let batch = heart_rate_minutes(&[(1, 0, Some(114.0)), (1, 1, Some(133.0))]);
         assert_eq!(
             table("SELECT hr_zone(bpm, 190) AS z FROM t ORDER BY time", batch).await,
             "+---+\n| z |\n+---+\n| 2 |\n| 3 |\n+---+"
@@ -281,7 +255,7 @@ mod tests {
 
     #[tokio::test]
     async fn hr_zone_refuses_bad_arguments() {
-        let batch = readings(&[(1, 0, Some(100.0))]);
+        let batch = heart_rate_minutes(&[(1, 0, Some(100.0))]);
         let zero = error("SELECT hr_zone(bpm, 0) FROM t", batch.clone()).await;
         assert!(
             zero.contains("max_hr must be a positive number, got 0"),
@@ -300,7 +274,7 @@ mod tests {
 
     #[tokio::test]
     async fn max_hr_is_tanaka() {
-        let batch = readings(&[(1, 0, Some(40.0)), (1, 1, None)]);
+        let batch = heart_rate_minutes(&[(1, 0, Some(40.0)), (1, 1, None)]);
         assert_eq!(
             table(
                 "SELECT max_hr(bpm) AS m, hr_zone(150, max_hr(bpm)) AS z FROM t ORDER BY time",
@@ -319,7 +293,7 @@ mod tests {
     #[tokio::test]
     async fn time_in_zone_counts_each_reading_until_the_next_capped() {
         // Max 200: 130 is zone 2, 150 zone 3, 170 zone 4, 190 zone 5.
-        let batch = readings(&[
+        let batch = heart_rate_minutes(&[
             // Given out of order on purpose.
             (1, 2, Some(150.0)),
             (1, 0, Some(130.0)),
@@ -353,7 +327,7 @@ mod tests {
 
     #[tokio::test]
     async fn time_in_zone_of_no_reading_is_null() {
-        let batch = readings(&[(1, 0, None), (1, 1, None)]);
+        let batch = heart_rate_minutes(&[(1, 0, None), (1, 1, None)]);
         assert_eq!(
             table("SELECT time_in_zone(bpm, time, 200, 1) AS z FROM t", batch).await,
             "+---+\n| z |\n+---+\n|   |\n+---+"
@@ -363,7 +337,8 @@ mod tests {
     #[tokio::test]
     async fn time_in_zone_averages_readings_at_the_same_instant() {
         // 110 and 130 at minute 0 are 60 % together: zone 2 for one minute.
-        let batch = readings(&[(1, 0, Some(110.0)), (1, 0, Some(130.0)), (1, 1, Some(0.0))]);
+        let batch =
+            heart_rate_minutes(&[(1, 0, Some(110.0)), (1, 0, Some(130.0)), (1, 1, Some(0.0))]);
         assert_eq!(
             table("SELECT time_in_zone(bpm, time, 200, 2) AS z FROM t", batch).await,
             "+-----+\n| z   |\n+-----+\n| 1.0 |\n+-----+"
@@ -372,7 +347,7 @@ mod tests {
 
     #[tokio::test]
     async fn time_in_zone_wants_a_constant_zone() {
-        let batch = readings(&[(1, 0, Some(100.0))]);
+        let batch = heart_rate_minutes(&[(1, 0, Some(100.0))]);
         let column = error(
             "SELECT time_in_zone(bpm, time, 200, subject_id) FROM t",
             batch.clone(),

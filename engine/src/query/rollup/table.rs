@@ -196,12 +196,13 @@ impl TableProvider for RollupTable {
                 descending: false,
                 nulls_first: false,
             };
-            let ordering = LexOrdering::new([SUBJECT_ID, TIME].map(|name| {
+            let ordering = LexOrdering::new([
+                PhysicalSortExpr::new(Arc::new(Column::new(SUBJECT_ID, subject)), ascending),
                 PhysicalSortExpr::new(
-                    Arc::new(Column::new(name, table.index_of(name).unwrap_or_default())),
+                    Arc::new(Column::new(TIME, table.index_of(TIME)?)),
                     ascending,
-                )
-            }))
+                ),
+            ])
             .expect("two sort columns");
             let config = FileScanConfigBuilder::new(self.stream.store.clone(), Arc::new(source))
                 .with_file_groups(groups)
