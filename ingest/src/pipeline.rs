@@ -680,6 +680,7 @@ impl<'a> Run<'a> {
             mut stats,
             rejections,
         } = rows;
+        let mut slices = Vec::new();
         for (stream, parts) in batches {
             let schema = self.streams[&stream].clone();
             let stream_stats = stats.entry(stream.clone()).or_default();
@@ -696,18 +697,20 @@ impl<'a> Run<'a> {
             let mut offset = 0;
             while offset < unique.num_rows() {
                 let len = WRITE_ROWS.min(unique.num_rows() - offset);
-                self.engine
-                    .write_as(
-                        self.principal,
-                        &stream,
-                        unique.slice(offset, len),
-                        Some(self.batch),
-                    )
-                    .await
-                    .map_err(|e| Error::engine(&stream, e))?;
+                slices.push((stream.clone(), unique.slice(offset, len)));
                 offset += len;
             }
         }
+        // All at once: the engine commits concurrent writes together, so the file waits for
+        // one commit, not one per slice and stream (each up to the flush interval).
+        let (engine, principal, batch) = (self.engine, self.principal, self.batch);
+        let writes = slices.into_iter().map(|(stream, slice)| async move {
+            engine
+                .write_as(principal, &stream, slice, Some(batch))
+                .await
+                .map_err(|e| Error::engine(&stream, e))
+        });
+        futures::future::try_join_all(writes).await?;
         for (stream, s) in stats {
             self.report.streams.entry(stream).or_default().merge(&s);
         }

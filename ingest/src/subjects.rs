@@ -49,7 +49,10 @@ impl<'a> Subjects<'a> {
 
     /// Looks up (creating them if new) the pseudonyms not met before.
     async fn learn<'n>(&mut self, names: impl Iterator<Item = &'n str>) -> Result<()> {
+        // Files name one subject for many rows in a row: look each run up once.
+        let mut previous = None;
         let missing: Vec<String> = names
+            .filter(|n| previous.replace(*n) != Some(*n))
             .filter(|n| !n.is_empty() && !self.known.contains_key(*n) && !self.erased.contains(*n))
             .collect::<HashSet<_>>()
             .into_iter()
@@ -94,16 +97,22 @@ impl<'a> Subjects<'a> {
                 .map_err(|e| Error::file(self.source, format!("column '{SUBJECT}': {e}")))?;
             let names = names.as_string::<i32>();
             self.learn(names.iter().flatten().map(str::trim)).await?;
+            let mut previous: Option<(&str, i64)> = None;
             for (row, id) in ids.iter_mut().enumerate() {
                 let name = if names.is_null(row) {
                     ""
                 } else {
                     names.value(row).trim()
                 };
-                if name.is_empty() {
+                if let Some((previous_name, previous_id)) = previous
+                    && previous_name == name
+                {
+                    *id = Some(previous_id);
+                } else if name.is_empty() {
                     refusals.insert(row, ("no subject".to_owned(), None));
                 } else if let Some(known) = self.known.get(name) {
                     *id = Some(*known);
+                    previous = Some((name, *known));
                 } else {
                     refusals.insert(
                         row,

@@ -2,14 +2,17 @@
 
 use std::{
     cmp::Reverse,
-    collections::BinaryHeap,
+    collections::{BinaryHeap, VecDeque},
     fmt, mem,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll, ready},
 };
 
-use arrow::{array::RecordBatch, compute::SortOptions};
+use arrow::{
+    array::RecordBatch,
+    compute::{SortOptions, concat_batches},
+};
 use datafusion::{
     common::{DataFusionError, Result, runtime::SpawnedTask, tree_node::TreeNodeRecursion},
     execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext},
@@ -209,6 +212,7 @@ impl ExecutionPlan for BucketedAggregateExec {
             sources.push(Source::spawn(
                 input,
                 Grouper::new(self.plan.clone(), chunk_size),
+                self.plan.clone(),
                 baseline.elapsed_compute().clone(),
             ));
         }
@@ -218,7 +222,10 @@ impl ExecutionPlan for BucketedAggregateExec {
             sources,
             heap: BinaryHeap::with_capacity(partitions),
             current: None,
-            output: Groups::default(),
+            folded: Groups::default(),
+            pending: Vec::new(),
+            pending_rows: 0,
+            ready: VecDeque::new(),
             chunk_size,
             started: false,
         };
@@ -259,7 +266,8 @@ impl Stream for SortedStream {
         loop {
             if let Some(groups) = this.grouper.take_ready() {
                 let timer = this.baseline.elapsed_compute().timer();
-                let batch = this.plan.finish(groups);
+                let batch = this.plan.finish(&groups);
+                this.grouper.recycle(groups);
                 timer.done();
                 return this.baseline.record_poll(Poll::Ready(Some(batch)));
             }
@@ -292,11 +300,21 @@ impl RecordBatchStream for SortedStream {
     }
 }
 
+/// Completed groups of one partition, in key order, with their output rows: a source
+/// finishes its own chunks, in parallel with the others, so that the merge only slices them
+/// and touches states where partitions share a group.
+struct Chunk {
+    groups: Groups,
+    batch: RecordBatch,
+}
+
 /// One input partition aggregated in its own task, its completed groups arriving in order.
 struct Source {
-    receiver: mpsc::Receiver<Result<Groups>>,
+    receiver: mpsc::Receiver<Result<Chunk>>,
+    /// Chunks merged, back to the task to be filled again.
+    spent: mpsc::UnboundedSender<Groups>,
     task: Option<SpawnedTask<()>>,
-    groups: Groups,
+    chunk: Option<Chunk>,
     position: usize,
 }
 
@@ -304,27 +322,38 @@ impl Source {
     fn spawn(
         mut input: SendableRecordBatchStream,
         mut grouper: Grouper,
+        plan: Arc<Plan>,
         elapsed_compute: datafusion::physical_plan::metrics::Time,
     ) -> Self {
         let (sender, receiver) = mpsc::channel(2);
+        let (spent, mut spent_chunks) = mpsc::unbounded_channel();
         let task = SpawnedTask::spawn(async move {
             let aggregated: Result<()> = async {
-                while let Some(batch) = input.next().await {
-                    let batch = batch?;
-                    let timer = elapsed_compute.timer();
-                    grouper.push(&batch)?;
-                    timer.done();
+                let mut input_done = false;
+                while !input_done {
+                    while let Ok(groups) = spent_chunks.try_recv() {
+                        grouper.recycle(groups);
+                    }
+                    match input.next().await {
+                        Some(batch) => {
+                            let batch = batch?;
+                            let _timer = elapsed_compute.timer();
+                            grouper.push(&batch)?;
+                        }
+                        None => {
+                            input_done = true;
+                            grouper.finish();
+                        }
+                    }
                     while let Some(groups) = grouper.take_ready() {
-                        if sender.send(Ok(groups)).await.is_err() {
+                        let batch = {
+                            let _timer = elapsed_compute.timer();
+                            plan.finish(&groups)?
+                        };
+                        if sender.send(Ok(Chunk { groups, batch })).await.is_err() {
                             // The query was dropped.
                             return Ok(());
                         }
-                    }
-                }
-                grouper.finish();
-                while let Some(groups) = grouper.take_ready() {
-                    if sender.send(Ok(groups)).await.is_err() {
-                        return Ok(());
                     }
                 }
                 Ok(())
@@ -337,20 +366,25 @@ impl Source {
         });
         Source {
             receiver,
+            spent,
             task: Some(task),
-            groups: Groups::default(),
+            chunk: None,
             position: 0,
         }
     }
 
     /// Moves to the partition's next chunk; `false` when the partition is done.
     async fn next_chunk(&mut self) -> Result<bool> {
+        if let Some(chunk) = self.chunk.take() {
+            // The task may have finished; then the memory is simply freed.
+            let _ = self.spent.send(chunk.groups);
+        }
+        self.position = 0;
         loop {
             match self.receiver.recv().await {
-                Some(Ok(groups)) if groups.is_empty() => continue,
-                Some(Ok(groups)) => {
-                    self.groups = groups;
-                    self.position = 0;
+                Some(Ok(chunk)) if chunk.groups.is_empty() => continue,
+                Some(Ok(chunk)) => {
+                    self.chunk = Some(chunk);
                     return Ok(true);
                 }
                 Some(Err(error)) => return Err(error),
@@ -366,21 +400,59 @@ impl Source {
         }
     }
 
-    fn head(&self) -> (i64, i64) {
-        self.groups.key(self.position)
+    /// Skips `groups` groups; false once the partition is exhausted.
+    async fn advance(&mut self, groups: usize) -> Result<bool> {
+        self.position += groups;
+        match &self.chunk {
+            Some(chunk) if self.position < chunk.groups.len() => Ok(true),
+            _ => self.next_chunk().await,
+        }
+    }
+
+    fn chunk(&self) -> Result<&Chunk> {
+        self.chunk
+            .as_ref()
+            .ok_or_else(|| DataFusionError::Internal("merged past a partition's end".into()))
+    }
+
+    fn head(&self) -> Result<(i64, i64)> {
+        Ok(self.chunk()?.groups.key(self.position))
+    }
+
+    /// How many groups from the head on have keys below `bound`.
+    fn count_below(&self, bound: (i64, i64)) -> Result<usize> {
+        let groups = &self.chunk()?.groups;
+        let (mut low, mut high) = (self.position, groups.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if groups.key(middle) < bound {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        Ok(low - self.position)
     }
 }
 
-/// Merges the partitions' groups by key; a group split between partitions (a bucket across
-/// two files) is folded together.
+/// Merges the partitions' groups by key. Where one partition's groups come before every
+/// other partition's next group, they are final: the merge passes on a slice of that
+/// partition's own output rows. A group split between partitions (a bucket across two
+/// files) is folded together from the states.
 struct Merger {
     plan: Arc<Plan>,
     sources: Vec<Source>,
     /// The next group of each partition that has one: (key, partition), smallest first.
     heap: BinaryHeap<Reverse<((i64, i64), usize)>>,
+    /// The group being folded from several partitions.
     current: Option<(i64, i64)>,
     current_states: Vec<State>,
-    output: Groups,
+    /// Folded groups not yet turned into rows.
+    folded: Groups,
+    /// Output rows in key order, too few yet for a batch of their own.
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    ready: VecDeque<RecordBatch>,
     chunk_size: usize,
     started: bool,
 }
@@ -391,37 +463,98 @@ impl Merger {
             self.started = true;
             for (index, source) in self.sources.iter_mut().enumerate() {
                 if source.next_chunk().await? {
-                    self.heap.push(Reverse((source.head(), index)));
+                    self.heap.push(Reverse((source.head()?, index)));
                 }
             }
         }
         let width = self.plan.aggregates.len();
-        while let Some(Reverse((key, index))) = self.heap.pop() {
+        while self.ready.is_empty() {
+            let Some(Reverse((key, index))) = self.heap.pop() else {
+                self.close_current();
+                self.flush_folded()?;
+                self.flush_pending()?;
+                break;
+            };
+            let bound = self
+                .heap
+                .peek()
+                .map_or((i64::MAX, i64::MAX), |next| next.0.0);
             let source = &mut self.sources[index];
-            let states = source.groups.group_states(source.position, width);
-            if self.current == Some(key) {
-                self.plan.merge(&mut self.current_states, states);
+            let final_groups = if self.current == Some(key) {
+                0
             } else {
-                if let Some(current) = self.current {
-                    self.output.push(current, &self.current_states);
+                source.count_below(bound)?
+            };
+            let more = if final_groups == 0 {
+                // Shared with another partition (or continued from one): fold the states.
+                let states = source.chunk()?.groups.group_states(source.position, width);
+                if self.current == Some(key) {
+                    self.plan.merge(&mut self.current_states, states);
+                } else {
+                    if let Some(current) = self.current.replace(key) {
+                        self.folded.push(current, &self.current_states);
+                    }
+                    self.current_states.copy_from_slice(states);
                 }
-                self.current = Some(key);
-                self.current_states.copy_from_slice(states);
+                source.advance(1).await?
+            } else {
+                let rows = source.chunk()?.batch.slice(source.position, final_groups);
+                let more = source.advance(final_groups).await?;
+                self.close_current();
+                self.flush_folded()?;
+                self.add_rows(rows)?;
+                more
+            };
+            let source = &self.sources[index];
+            if more {
+                self.heap.push(Reverse((source.head()?, index)));
             }
-            source.position += 1;
-            if source.position < source.groups.len() || source.next_chunk().await? {
-                self.heap.push(Reverse((source.head(), index)));
-            }
-            if self.output.len() >= self.chunk_size {
-                return self.plan.finish(mem::take(&mut self.output)).map(Some);
+            if self.folded.len() >= self.chunk_size {
+                self.flush_folded()?;
             }
         }
+        Ok(self.ready.pop_front())
+    }
+
+    fn close_current(&mut self) {
         if let Some(current) = self.current.take() {
-            self.output.push(current, &self.current_states);
+            self.folded.push(current, &self.current_states);
         }
-        if self.output.is_empty() {
-            return Ok(None);
+    }
+
+    fn flush_folded(&mut self) -> Result<()> {
+        if self.folded.is_empty() {
+            return Ok(());
         }
-        self.plan.finish(mem::take(&mut self.output)).map(Some)
+        let rows = self.plan.finish(&mem::take(&mut self.folded))?;
+        self.add_rows(rows)
+    }
+
+    /// Queues rows in key order: large slices pass as they are, small ones are gathered
+    /// into batches of about the configured size.
+    fn add_rows(&mut self, rows: RecordBatch) -> Result<()> {
+        if rows.num_rows() >= self.chunk_size / 8 {
+            self.flush_pending()?;
+            self.ready.push_back(rows);
+            return Ok(());
+        }
+        self.pending_rows += rows.num_rows();
+        self.pending.push(rows);
+        if self.pending_rows >= self.chunk_size {
+            self.flush_pending()?;
+        }
+        Ok(())
+    }
+
+    fn flush_pending(&mut self) -> Result<()> {
+        let batch = match self.pending.len() {
+            0 => return Ok(()),
+            1 => self.pending.remove(0),
+            _ => concat_batches(&self.plan.schema, &self.pending)?,
+        };
+        self.pending.clear();
+        self.pending_rows = 0;
+        self.ready.push_back(batch);
+        Ok(())
     }
 }

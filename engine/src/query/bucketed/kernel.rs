@@ -209,25 +209,28 @@ impl State {
     }
 }
 
-/// NaN sorts above every number, as in Arrow's `min` kernel: it is the minimum only of NaNs.
+/// In Arrow's order: NaN sorts above every number (it is the minimum only of NaNs), and
+/// -0 below +0.
 #[inline]
 fn min_f64(a: f64, b: f64) -> f64 {
     if a.is_nan() {
         b
-    } else if b.is_nan() {
+    } else if b.is_nan() || a.total_cmp(&b).is_le() {
         a
     } else {
-        a.min(b)
+        b
     }
 }
 
-/// NaN sorts above every number, as in Arrow's `max` kernel.
+/// In Arrow's order: NaN sorts above every number, -0 below +0.
 #[inline]
 fn max_f64(a: f64, b: f64) -> f64 {
     if a.is_nan() || b.is_nan() {
         f64::NAN
+    } else if a.total_cmp(&b).is_ge() {
+        a
     } else {
-        a.max(b)
+        b
     }
 }
 
@@ -453,42 +456,58 @@ const LANES: usize = 4;
 fn summarize_f64(values: &[f64], needs: Needs, summary: &mut Summary) {
     let chunks = values.chunks_exact(LANES);
     let tail = chunks.remainder();
-    if needs.sum || needs.deviations {
-        let mut sums = [0.0; LANES];
+    let mut sums = [0.0; LANES];
+    if needs.extremes {
+        // One pass for the sum and the extremes. NaN fails every comparison, so the lanes
+        // skip it; the sum carries it, which says when to look again.
+        let mut mins = [f64::INFINITY; LANES];
+        let mut maxs = [f64::NEG_INFINITY; LANES];
+        for chunk in chunks.clone() {
+            for lane in 0..LANES {
+                let x = chunk[lane];
+                sums[lane] += x;
+                mins[lane] = if x < mins[lane] { x } else { mins[lane] };
+                maxs[lane] = if x > maxs[lane] { x } else { maxs[lane] };
+            }
+        }
+        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+        for &x in mins.iter().chain(tail) {
+            min = if x < min { x } else { min };
+        }
+        for &x in maxs.iter().chain(tail) {
+            max = if x > max { x } else { max };
+        }
+        summary.float_sum = sums.iter().sum::<f64>() + tail.iter().sum::<f64>();
+        if summary.float_sum.is_nan() && values.iter().any(|x| x.is_nan()) {
+            max = f64::NAN;
+            if values.iter().all(|x| x.is_nan()) {
+                min = f64::NAN;
+            }
+        }
+        // Comparisons do not tell -0 from +0; Arrow's order puts -0 first.
+        if min == 0.0 {
+            min = values
+                .iter()
+                .copied()
+                .filter(|x| *x == 0.0)
+                .fold(0.0, min_f64);
+        }
+        if max == 0.0 {
+            max = values
+                .iter()
+                .copied()
+                .filter(|x| *x == 0.0)
+                .fold(-0.0, max_f64);
+        }
+        summary.float_min = min;
+        summary.float_max = max;
+    } else if needs.sum || needs.deviations {
         for chunk in chunks.clone() {
             for lane in 0..LANES {
                 sums[lane] += chunk[lane];
             }
         }
         summary.float_sum = sums.iter().sum::<f64>() + tail.iter().sum::<f64>();
-    }
-    if needs.extremes {
-        let mut mins = [f64::INFINITY; LANES];
-        let mut maxs = [f64::NEG_INFINITY; LANES];
-        let mut nan = false;
-        for chunk in chunks.clone() {
-            for lane in 0..LANES {
-                let x = chunk[lane];
-                mins[lane] = mins[lane].min(x);
-                maxs[lane] = maxs[lane].max(x);
-                nan |= x.is_nan();
-            }
-        }
-        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
-        for &x in mins.iter().chain(tail) {
-            min = min.min(x);
-        }
-        for &x in maxs.iter().chain(tail) {
-            max = max.max(x);
-        }
-        nan |= tail.iter().any(|x| x.is_nan());
-        // `f64::min`/`max` skip NaN; NaN sorts above every number.
-        summary.float_min = if nan && values.iter().all(|x| x.is_nan()) {
-            f64::NAN
-        } else {
-            min
-        };
-        summary.float_max = if nan { f64::NAN } else { max };
     }
     if needs.deviations {
         let mean = summary.float_sum / values.len() as f64;
@@ -602,6 +621,12 @@ impl Groups {
         self.subjects.len()
     }
 
+    fn clear(&mut self) {
+        self.subjects.clear();
+        self.buckets.clear();
+        self.states.clear();
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.subjects.is_empty()
     }
@@ -660,11 +685,14 @@ impl Plan {
     }
 
     /// The output batch of completed groups.
-    pub(crate) fn finish(&self, groups: Groups) -> Result<RecordBatch> {
+    pub(crate) fn finish(&self, groups: &Groups) -> Result<RecordBatch> {
         let width = self.aggregates.len();
-        let subjects: ArrayRef = Arc::new(Int64Array::from(groups.subjects));
+        let subjects: ArrayRef = Arc::new(Int64Array::from(groups.subjects.clone()));
         let bucket_field = self.schema.field(usize::from(self.subject_first));
-        let buckets = retyped(Int64Array::from(groups.buckets), bucket_field.data_type())?;
+        let buckets = retyped(
+            Int64Array::from(groups.buckets.clone()),
+            bucket_field.data_type(),
+        )?;
         let mut columns = if self.subject_first {
             vec![subjects, buckets]
         } else {
@@ -689,41 +717,34 @@ fn finish_column<'a>(
     states: impl Iterator<Item = &'a State> + Clone,
     data_type: &DataType,
 ) -> Result<ArrayRef> {
-    let present = |keep: &dyn Fn(&State) -> bool| -> Option<NullBuffer> {
-        let nulls = NullBuffer::from_iter(states.clone().map(keep));
-        (nulls.null_count() > 0).then_some(nulls)
-    };
     let has_values = |s: &State| s.count > 0;
-    let ints = |value: &dyn Fn(&State) -> i64, nulls| {
-        let values: ScalarBuffer<i64> = states.clone().map(value).collect();
-        retyped(Int64Array::new(values, nulls), data_type)
-    };
-    let floats = |value: &dyn Fn(&State) -> f64, nulls| -> Result<ArrayRef> {
-        let values: ScalarBuffer<f64> = states.clone().map(value).collect();
-        Ok(Arc::new(Float64Array::new(values, nulls)))
-    };
     match function {
-        Function::Count => ints(&|s| s.count, None),
+        Function::Count => retyped(
+            Int64Array::new(collect(&states, |s| s.count), None),
+            data_type,
+        ),
         Function::Sum(Numeric::Int) | Function::Min(Numeric::Int) | Function::Max(Numeric::Int) => {
-            ints(&|s| s.int, present(&has_values))
+            ints(&states, |s| s.int, has_values, data_type)
         }
         Function::Sum(Numeric::Float)
         | Function::Min(Numeric::Float)
-        | Function::Max(Numeric::Float) => floats(&|s| s.float, present(&has_values)),
-        Function::Avg => floats(
-            &|s| {
+        | Function::Max(Numeric::Float) => Ok(floats(&states, |s| s.float, has_values)),
+        Function::Avg => Ok(floats(
+            &states,
+            |s| {
                 if s.count > 0 {
                     s.float / s.count as f64
                 } else {
                     0.0
                 }
             },
-            present(&has_values),
-        ),
+            has_values,
+        )),
         Function::Variance { population, root } => {
             let min_count = if population { 1 } else { 2 };
-            floats(
-                &|s| {
+            Ok(floats(
+                &states,
+                |s| {
                     if s.count < min_count {
                         return 0.0;
                     }
@@ -731,16 +752,58 @@ fn finish_column<'a>(
                     let variance = s.m2 / divisor as f64;
                     if root { variance.sqrt() } else { variance }
                 },
-                present(&|s| s.count >= min_count),
-            )
+                |s| s.count >= min_count,
+            ))
         }
         Function::First(Numeric::Int) | Function::Last(Numeric::Int) => {
-            ints(&|s| s.int, present(&|s| s.count > 0 && s.valid))
+            ints(&states, |s| s.int, |s| s.count > 0 && s.valid, data_type)
         }
         Function::First(Numeric::Float) | Function::Last(Numeric::Float) => {
-            floats(&|s| s.float, present(&|s| s.count > 0 && s.valid))
+            Ok(floats(&states, |s| s.float, |s| s.count > 0 && s.valid))
         }
     }
+}
+
+// Generic over the closures, not `dyn`, so that the loops over the states inline them.
+
+fn collect<'a, T: arrow::datatypes::ArrowNativeType>(
+    states: &(impl Iterator<Item = &'a State> + Clone),
+    value: impl Fn(&State) -> T,
+) -> ScalarBuffer<T> {
+    states.clone().map(value).collect()
+}
+
+/// The validity of the groups, or `None` when every one has a value (the usual case, found
+/// without building a bitmap).
+fn validity<'a>(
+    states: &(impl Iterator<Item = &'a State> + Clone),
+    valid: impl Fn(&State) -> bool,
+) -> Option<NullBuffer> {
+    if states.clone().all(&valid) {
+        return None;
+    }
+    Some(NullBuffer::from_iter(states.clone().map(valid)))
+}
+
+fn ints<'a>(
+    states: &(impl Iterator<Item = &'a State> + Clone),
+    value: impl Fn(&State) -> i64,
+    valid: impl Fn(&State) -> bool,
+    data_type: &DataType,
+) -> Result<ArrayRef> {
+    let array = Int64Array::new(collect(states, value), validity(states, valid));
+    retyped(array, data_type)
+}
+
+fn floats<'a>(
+    states: &(impl Iterator<Item = &'a State> + Clone),
+    value: impl Fn(&State) -> f64,
+    valid: impl Fn(&State) -> bool,
+) -> ArrayRef {
+    Arc::new(Float64Array::new(
+        collect(states, value),
+        validity(states, valid),
+    ))
 }
 
 /// An Int64 array as another type with `i64` values (timestamps), sharing its buffers.
@@ -765,6 +828,9 @@ pub(crate) struct Grouper {
     last_row: Option<(i64, i64)>,
     completed: Groups,
     ready: VecDeque<Groups>,
+    /// Chunks already turned into rows, kept for their memory: a fresh megabyte per chunk
+    /// costs more in page faults than the aggregation itself.
+    spare: Vec<Groups>,
     chunk_size: usize,
     /// Reused per batch: the runs found, the argument values, and per run their summaries.
     runs: Vec<Run>,
@@ -789,6 +855,7 @@ impl Grouper {
             // Grown as needed: short queries have a few groups, not a chunk's worth.
             completed: Groups::default(),
             ready: VecDeque::new(),
+            spare: Vec::new(),
             chunk_size,
             runs: Vec::new(),
             values: Vec::new(),
@@ -845,17 +912,22 @@ impl Grouper {
     /// a row that comes before the previous one is an error, never a wrong answer.
     fn find_runs(&mut self, subjects: &[i64], times: &[i64]) -> Result<()> {
         self.runs.clear();
-        let bucketing = self.plan.bucketing;
         let len = subjects.len();
+        if let Some(last_row) = self.last_row
+            && (subjects[0], times[0]) < last_row
+        {
+            return Err(unsorted(last_row, (subjects[0], times[0])));
+        }
+        if let Some(row) = first_unsorted(subjects, times) {
+            return Err(unsorted(
+                (subjects[row - 1], times[row - 1]),
+                (subjects[row], times[row]),
+            ));
+        }
+        let bucketing = self.plan.bucketing;
         let mut start = 0;
         while start < len {
-            let subject = subjects[start];
-            let mut time = times[start];
-            if let Some(last_row) = self.last_row
-                && (subject, time) < last_row
-            {
-                return Err(unsorted(last_row, (subject, time)));
-            }
+            let (subject, time) = (subjects[start], times[start]);
             let Some(bucket) = bucketing.bucket(time) else {
                 return exec_err!(
                     "date_bin of time {time} with stride {} ns and origin {} overflows",
@@ -865,22 +937,16 @@ impl Grouper {
             };
             // The bucket's last instant; saturating, as no time lies beyond i64::MAX.
             let last = bucket.saturating_add(bucketing.stride - 1);
-            let mut end = start + 1;
-            while end < len {
-                let next = times[end];
-                if subjects[end] != subject || next < time || next > last {
-                    break;
-                }
-                time = next;
-                end += 1;
-            }
+            let end = start
+                + 1
+                + leading_in_group(&subjects[start + 1..], &times[start + 1..], subject, last);
             self.runs.push(Run {
                 rows: start..end,
                 key: (subject, bucket),
             });
-            self.last_row = Some((subject, time));
             start = end;
         }
+        self.last_row = Some((subjects[len - 1], times[len - 1]));
         Ok(())
     }
 
@@ -893,11 +959,21 @@ impl Grouper {
         if self.completed.len() >= self.chunk_size {
             // One full chunk says more will follow.
             let width = self.plan.aggregates.len();
-            let full = mem::replace(
-                &mut self.completed,
-                Groups::with_capacity(self.chunk_size, width),
-            );
+            let next = self
+                .spare
+                .pop()
+                .unwrap_or_else(|| Groups::with_capacity(self.chunk_size, width));
+            let full = mem::replace(&mut self.completed, next);
             self.ready.push_back(full);
+        }
+    }
+
+    /// Takes back a chunk from [`Self::take_ready`] whose rows were made, to fill it again.
+    pub(crate) fn recycle(&mut self, mut groups: Groups) {
+        const SPARE_CHUNKS: usize = 4;
+        if self.spare.len() < SPARE_CHUNKS && groups.states.capacity() > 0 {
+            groups.clear();
+            self.spare.push(groups);
         }
     }
 
@@ -914,6 +990,52 @@ impl Grouper {
             self.ready.push_back(rest);
         }
     }
+}
+
+/// The first row that comes before its predecessor in (subject, time) order, if any: one
+/// pass without branches over the two columns, then, only when it fails, a search for the
+/// row to name.
+fn first_unsorted(subjects: &[i64], times: &[i64]) -> Option<usize> {
+    if !any_unsorted(subjects, times) {
+        return None;
+    }
+    subjects
+        .windows(2)
+        .zip(times.windows(2))
+        .position(|(s, t)| (s[1], t[1]) < (s[0], t[0]))
+        .map(|pair| pair + 1)
+}
+
+fn any_unsorted(subjects: &[i64], times: &[i64]) -> bool {
+    let rows = subjects.len().min(times.len());
+    if rows < 2 {
+        return false;
+    }
+    let (previous_subjects, next_subjects) = (&subjects[..rows - 1], &subjects[1..rows]);
+    let (previous_times, next_times) = (&times[..rows - 1], &times[1..rows]);
+    let mut any = false;
+    for i in 0..rows - 1 {
+        any |= (next_subjects[i] < previous_subjects[i])
+            | ((next_subjects[i] == previous_subjects[i]) & (next_times[i] < previous_times[i]));
+    }
+    any
+}
+
+/// How many leading rows belong to `subject` at or before `last`. The rows are sorted by
+/// subject and time, so those rows are a prefix and a block belongs to it when its last row
+/// does: whole blocks are skipped with one test each.
+fn leading_in_group(subjects: &[i64], times: &[i64], subject: i64, last: i64) -> usize {
+    const BLOCK: usize = 8;
+    let rows = subjects.len().min(times.len());
+    let belongs = |row: usize| subjects[row] == subject && times[row] <= last;
+    let mut leading = 0;
+    while leading + BLOCK <= rows && belongs(leading + BLOCK - 1) {
+        leading += BLOCK;
+    }
+    while leading < rows && belongs(leading) {
+        leading += 1;
+    }
+    leading
 }
 
 fn unsorted(previous: (i64, i64), row: (i64, i64)) -> DataFusionError {
@@ -947,4 +1069,62 @@ fn i64_column(batch: &RecordBatch, index: usize) -> Result<Int64Array> {
 pub(crate) fn origin_display(origin: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(origin)
         .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass summary of a run against folding the values one by one in Arrow's order.
+    #[test]
+    fn float_extremes_follow_arrows_order() {
+        let nan = f64::NAN;
+        let inf = f64::INFINITY;
+        let runs: [&[f64]; 9] = [
+            &[3.0, 1.0, 2.0, 5.0, 4.0, 0.5, 7.0],
+            &[nan],
+            &[nan, nan, nan, nan, nan],
+            &[1.0, nan, -2.0, 8.0, 3.0],
+            &[0.0, -0.0, 1.0, 2.0, 3.0],
+            &[-0.0, 0.0, -1.0, -2.0, -3.0],
+            &[inf, -inf, 1.0, 2.0, 0.0],
+            &[inf, inf],
+            &[0.0, 0.0, -0.0, 0.0, 0.0, 0.0],
+        ];
+        let needs = Needs {
+            sum: true,
+            extremes: true,
+            deviations: false,
+        };
+        for values in runs {
+            let mut summary = Summary::default();
+            summarize_f64(values, needs, &mut summary);
+            let min = values[1..].iter().copied().fold(values[0], min_f64);
+            let max = values[1..].iter().copied().fold(values[0], max_f64);
+            let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+            assert!(
+                same(summary.float_min, min),
+                "min of {values:?}: {}",
+                summary.float_min
+            );
+            assert!(
+                same(summary.float_max, max),
+                "max of {values:?}: {}",
+                summary.float_max
+            );
+        }
+    }
+
+    #[test]
+    fn runs_end_where_the_subject_or_the_bucket_changes() {
+        let subjects = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2];
+        let times = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 3, 4];
+        assert_eq!(leading_in_group(&subjects, &times, 1, 9), 10);
+        assert_eq!(leading_in_group(&subjects, &times, 1, 100), 11);
+        assert_eq!(leading_in_group(&subjects[11..], &times[11..], 2, 100), 2);
+        assert_eq!(leading_in_group(&subjects, &times, 1, -1), 0);
+        assert_eq!(first_unsorted(&subjects, &times), None);
+        assert_eq!(first_unsorted(&[1, 1, 1], &[5, 6, 5]), Some(2));
+        assert_eq!(first_unsorted(&[2, 1], &[0, 9]), Some(1));
+    }
 }

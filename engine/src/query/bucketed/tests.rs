@@ -66,7 +66,9 @@ fn schema() -> SchemaRef {
 }
 
 /// Rows sorted by (subject, time), times unique per subject (so first and last values are
-/// well defined), with NULLs, negative times, gaps across bucket boundaries.
+/// well defined), with NULLs, signed zeros, negative times, gaps across bucket boundaries.
+/// No NaN or infinities: DataFusion's grouped `min`/`max` give order-dependent answers for
+/// them (a value after a NaN replaces it; `min` of +inf alone is `f64::MAX`).
 #[derive(Default)]
 struct Rows {
     subjects: Vec<i64>,
@@ -90,9 +92,13 @@ impl Rows {
                 time += *random.pick(&[1, SECOND, 7 * SECOND, 59 * SECOND, 61 * SECOND, HOUR, DAY]);
                 rows.subjects.push(subject);
                 rows.times.push(time);
-                rows.bpm.push(
-                    (!random.chance(null_bpm)).then(|| 40.0 + random.below(16_000) as f64 / 100.0),
-                );
+                rows.bpm.push((!random.chance(null_bpm)).then(|| {
+                    if random.chance(0.03) {
+                        *random.pick(&[-0.0, 0.0])
+                    } else {
+                        40.0 + random.below(16_000) as f64 / 100.0
+                    }
+                }));
                 rows.steps.push((!random.chance(null_steps)).then(|| {
                     if random.chance(0.02) {
                         i64::MAX - random.below(10) as i64
