@@ -211,8 +211,8 @@ impl ExecutionPlan for BucketedAggregateExec {
             let input = self.input.execute(index, context.clone())?;
             sources.push(Source::spawn(
                 input,
-                Grouper::new(self.plan.clone(), chunk_size),
                 self.plan.clone(),
+                chunk_size,
                 baseline.elapsed_compute().clone(),
             ));
         }
@@ -321,10 +321,11 @@ struct Source {
 impl Source {
     fn spawn(
         mut input: SendableRecordBatchStream,
-        mut grouper: Grouper,
         plan: Arc<Plan>,
+        chunk_size: usize,
         elapsed_compute: datafusion::physical_plan::metrics::Time,
     ) -> Self {
+        let mut grouper = Grouper::new(plan.clone(), chunk_size);
         let (sender, receiver) = mpsc::channel(2);
         let (spent, mut spent_chunks) = mpsc::unbounded_channel();
         let task = SpawnedTask::spawn(async move {
