@@ -22,6 +22,10 @@ use datafusion::{
 };
 use tokio::runtime::Runtime;
 
+/// The allocator the `healthai` binary runs with (see src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SUBJECTS: i64 = 100;
 /// One day at one reading a second.
 const SECONDS: i64 = 86_400;

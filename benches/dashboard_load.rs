@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use serde_json::{Value, json};
 
+/// The allocator the `healthai` binary runs with (see src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const WINDOW: &str = "time >= CAST($1 AS TIMESTAMP) AND time < CAST($2 AS TIMESTAMP)";
 
 fn queries() -> Vec<(&'static str, String)> {

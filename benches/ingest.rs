@@ -39,6 +39,10 @@ use object_store::local::LocalFileSystem;
 use parquet::{arrow::ArrowWriter, basic::Compression, file::properties::WriterProperties};
 use tokio::runtime::Runtime;
 
+/// The allocator the `healthai` binary runs with (see src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Heart rate, subjects × minutes of one reading a minute: 1 M rows.
 const SUBJECTS: usize = 100;
 const MINUTES: usize = 10_000;

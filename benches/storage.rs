@@ -17,6 +17,10 @@ use futures::{StreamExt, stream};
 use object_store::local::LocalFileSystem;
 use tokio::runtime::Runtime;
 
+/// The allocator the `healthai` binary runs with (see src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const MINUTE: i64 = 60_000_000_000;
 /// 2026-03-01T00:00:00Z.
 const START: i64 = 1_772_323_200_000_000_000;

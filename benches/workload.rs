@@ -40,6 +40,10 @@ use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
 
+/// The allocator the `healthai` binary runs with (see src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 
 const ORG: &str = "default";

@@ -1,14 +1,18 @@
 //! Ordering a flush: rows sorted by day and the stream's sort key, one row per series key and
 //! time (the last to arrive wins), cut into one batch per UTC day.
 
-use std::cmp::Ordering;
+use std::{collections::HashMap, hash::Hash};
 
 use arrow::{
-    array::{AsArray, RecordBatch, StringArray, UInt32Array},
-    compute::take_record_batch,
+    array::{Array, ArrayRef, AsArray, RecordBatch},
+    compute::interleave_record_batch,
     datatypes::{DataType, Int64Type, TimestampNanosecondType},
 };
 use chrono::NaiveDate;
+use rayon::{
+    iter::{IntoParallelIterator, ParallelIterator},
+    slice::ParallelSliceMut,
+};
 
 use crate::{
     Result,
@@ -28,120 +32,173 @@ pub(crate) fn day_date(day_number: i64) -> NaiveDate {
     .expect("nanosecond timestamps are valid dates")
 }
 
-/// A batch's sort key, read straight from its columns: `(day, subject_id, time)` as
-/// integers, which decide almost every comparison, then the other key columns (`source`, …).
-struct SortKey<'a> {
-    days: Vec<i64>,
-    subjects: &'a [i64],
-    times: &'a [i64],
-    rest: Vec<KeyColumn<'a>>,
+/// Where a row of a flush sorts: `(day, subject_id, time)` as integers, then the rank of its
+/// other key columns (`source`, …), then its arrival (batch, row), so one unstable sort on
+/// packed integers orders rows without touching the columns again.
+type RowKey = (i64, i64, i64, u32, u32, u32);
+
+/// The rank, in sort order, of each row's key columns after `subject_id` and `time`: rows
+/// with equal ranks have equal keys, and ranks compare as the columns do.
+fn rest_ranks(schema: &StreamSchema, batches: &[RecordBatch]) -> Vec<Vec<u32>> {
+    let columns: Vec<Vec<Vec<u32>>> = schema.sort_key()[2..]
+        .iter()
+        .map(|&i| {
+            let arrays: Vec<&ArrayRef> = batches.iter().map(|b| b.column(i)).collect();
+            match arrays[0].data_type() {
+                DataType::Int64 => ranks(
+                    arrays
+                        .iter()
+                        .map(|a| a.as_primitive::<Int64Type>().values().iter().copied()),
+                ),
+                _ => ranks(arrays.iter().map(|a| {
+                    let text = a.as_string::<i32>();
+                    (0..text.len()).map(|row| text.value(row))
+                })),
+            }
+        })
+        .collect();
+    let mut columns = columns.into_iter();
+    let Some(first) = columns.next() else {
+        return batches.iter().map(|b| vec![0; b.num_rows()]).collect();
+    };
+    let rest: Vec<Vec<Vec<u32>>> = columns.collect();
+    if rest.is_empty() {
+        return first;
+    }
+    // Several key columns: rank the tuples of their ranks.
+    let width = 1 + rest.len();
+    let tuples: Vec<Vec<u32>> = first
+        .iter()
+        .enumerate()
+        .map(|(b, ranks)| {
+            ranks
+                .iter()
+                .enumerate()
+                .flat_map(|(row, &rank)| {
+                    std::iter::once(rank).chain(rest.iter().map(move |column| column[b][row]))
+                })
+                .collect()
+        })
+        .collect();
+    ranks(tuples.iter().map(|batch| batch.chunks_exact(width)))
 }
 
-enum KeyColumn<'a> {
-    Int(&'a [i64]),
-    Text(&'a StringArray),
+/// Per batch, the rank of each value among the distinct values of all batches. Key columns
+/// come in runs of one value (a device's rows together), so a run is looked up once.
+fn ranks<T, Values>(batches: impl Iterator<Item = Values>) -> Vec<Vec<u32>>
+where
+    T: Copy + Eq + Hash + Ord,
+    Values: Iterator<Item = T>,
+{
+    let mut ids: HashMap<T, u32> = HashMap::new();
+    let mut first_seen = Vec::new();
+    let mut previous: Option<(T, u32)> = None;
+    let mut batch_ids: Vec<Vec<u32>> = batches
+        .map(|values| {
+            values
+                .map(|value| match previous {
+                    Some((seen, id)) if seen == value => id,
+                    _ => {
+                        let id = *ids.entry(value).or_insert_with(|| {
+                            first_seen.push(value);
+                            first_seen.len() as u32 - 1
+                        });
+                        previous = Some((value, id));
+                        id
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let mut by_value: Vec<u32> = (0..first_seen.len() as u32).collect();
+    by_value.sort_unstable_by_key(|&id| first_seen[id as usize]);
+    let mut rank_of = vec![0u32; first_seen.len()];
+    for (rank, id) in by_value.into_iter().enumerate() {
+        rank_of[id as usize] = rank as u32;
+    }
+    for id in batch_ids.iter_mut().flatten() {
+        *id = rank_of[*id as usize];
+    }
+    batch_ids
 }
 
-impl<'a> SortKey<'a> {
-    fn new(schema: &StreamSchema, batch: &'a RecordBatch) -> Self {
-        let column = |i: usize| batch.column(i);
-        let times = column(schema.index_of(TIME))
+/// A row key without its arrival: equal for two versions of one reading.
+fn reading(key: &RowKey) -> (i64, i64, i64, u32) {
+    (key.0, key.1, key.2, key.3)
+}
+
+fn row_keys(schema: &StreamSchema, batches: &[RecordBatch]) -> Vec<RowKey> {
+    let rest = rest_ranks(schema, batches);
+    let mut keys = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
+    for (b, (batch, rest)) in batches.iter().zip(&rest).enumerate() {
+        let times = batch
+            .column(schema.index_of(TIME))
             .as_primitive::<TimestampNanosecondType>()
             .values();
-        let subjects = column(schema.index_of(SUBJECT_ID))
+        let subjects = batch
+            .column(schema.index_of(SUBJECT_ID))
             .as_primitive::<Int64Type>()
             .values();
-        // The sort key is subject_id, time, then the rest.
-        let rest = schema.sort_key()[2..]
-            .iter()
-            .map(|&i| match column(i).data_type() {
-                DataType::Int64 => KeyColumn::Int(column(i).as_primitive::<Int64Type>().values()),
-                _ => KeyColumn::Text(column(i).as_string::<i32>()),
-            })
-            .collect();
-        SortKey {
-            days: times.iter().map(|t| day_number(*t)).collect(),
-            subjects,
-            times,
-            rest,
-        }
+        keys.extend(times.iter().zip(subjects.iter()).zip(rest).enumerate().map(
+            |(row, ((&time, &subject), &rest))| {
+                (day_number(time), subject, time, rest, b as u32, row as u32)
+            },
+        ));
     }
-
-    fn compare(&self, a: usize, b: usize) -> Ordering {
-        (self.days[a], self.subjects[a], self.times[a])
-            .cmp(&(self.days[b], self.subjects[b], self.times[b]))
-            .then_with(|| {
-                self.rest
-                    .iter()
-                    .map(|column| match column {
-                        KeyColumn::Int(values) => values[a].cmp(&values[b]),
-                        KeyColumn::Text(values) => values.value(a).cmp(values.value(b)),
-                    })
-                    .find(|o| o.is_ne())
-                    .unwrap_or(Ordering::Equal)
-            })
-    }
+    keys
 }
 
-/// Sorts the batch (rows in arrival order) and keeps, of rows with the same series key and
-/// time, the last one: a later write of the same reading replaces an earlier one.
+/// Sorts the rows of a flush (batches in arrival order) and keeps, of rows with the same
+/// series key and time, the last one: a later write of the same reading replaces an earlier
+/// one. Returns one batch per UTC day.
 pub(crate) fn sort_and_split(
     schema: &StreamSchema,
-    batch: &RecordBatch,
+    batches: &[RecordBatch],
 ) -> Result<Vec<RecordBatch>> {
-    if batch.num_rows() == 0 {
-        return Ok(Vec::new());
-    }
-    let key = SortKey::new(schema, batch);
-    let mut order: Vec<u32> = (0..batch.num_rows() as u32).collect();
-    // Stable, so equal rows stay in arrival order; and adaptive, so the usual input (runs of
-    // one device's rows in time order) sorts in close to linear time.
-    order.sort_by(|a, b| key.compare(*a as usize, *b as usize));
-    let mut kept = Vec::with_capacity(order.len());
-    for (position, &row) in order.iter().enumerate() {
-        let superseded = order
-            .get(position + 1)
-            .is_some_and(|&next| key.compare(next as usize, row as usize).is_eq());
-        if !superseded {
-            kept.push(row);
-        }
-    }
-    let sorted = take_record_batch(batch, &UInt32Array::from(kept))?;
-    split_by_day(schema, &sorted)
-}
-
-/// Cuts a batch sorted by day into one batch per day.
-fn split_by_day(schema: &StreamSchema, sorted: &RecordBatch) -> Result<Vec<RecordBatch>> {
-    let time = sorted
-        .column(schema.index_of(TIME))
-        .as_primitive::<TimestampNanosecondType>()
-        .clone();
-    let mut days = Vec::new();
+    let mut keys = row_keys(schema, batches);
+    keys.par_sort_unstable();
+    let mut day_ranges = Vec::new();
     let mut start = 0;
-    while start < sorted.num_rows() {
-        let day = day_number(time.value(start));
-        let len = time.values()[start..]
-            .iter()
-            .position(|t| day_number(*t) != day)
-            .unwrap_or(sorted.num_rows() - start);
-        days.push(sorted.slice(start, len));
-        start += len;
+    while start < keys.len() {
+        let day = keys[start].0;
+        let end = start + keys[start..].partition_point(|k| k.0 == day);
+        day_ranges.push(start..end);
+        start = end;
     }
+    let batch_refs: Vec<&RecordBatch> = batches.iter().collect();
+    let days = day_ranges
+        .into_par_iter()
+        .map(|range| {
+            let kept: Vec<(usize, usize)> = range
+                .filter(|&i| {
+                    keys.get(i + 1)
+                        .is_none_or(|next| reading(&keys[i]) != reading(next))
+                })
+                .map(|i| (keys[i].4 as usize, keys[i].5 as usize))
+                .collect();
+            interleave_record_batch(&batch_refs, &kept)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(days)
 }
 
 /// Whether consecutive rows of `batch` are in sort order and distinct.
 #[cfg(test)]
 pub(crate) fn is_sorted_and_unique(schema: &StreamSchema, batch: &RecordBatch) -> bool {
-    let key = SortKey::new(schema, batch);
-    (1..batch.num_rows()).all(|i| key.compare(i - 1, i).is_lt())
+    row_keys(schema, std::slice::from_ref(batch))
+        .windows(2)
+        .all(|pair| reading(&pair[0]) < reading(&pair[1]))
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{Float64Array, Int64Array, TimestampNanosecondArray};
+    use arrow::{
+        array::{Float64Array, Int64Array, StringArray, TimestampNanosecondArray},
+        datatypes::Float64Type,
+    };
+    use catalog::{ColumnRole, ColumnType, NewStream, StreamColumn, StreamKind};
 
     use super::*;
 
@@ -196,7 +253,7 @@ mod tests {
             (1, "watch", 5, 58.0),
             (2, "watch", day + 5, 71.0),
         ]);
-        let days = sort_and_split(&schema, &batch).unwrap();
+        let days = sort_and_split(&schema, &[batch]).unwrap();
         assert_eq!(days.len(), 2);
         assert_eq!(
             contents(&days[0]),
@@ -211,6 +268,41 @@ mod tests {
         for d in &days {
             assert!(is_sorted_and_unique(&schema, d));
         }
+    }
+
+    #[test]
+    fn later_batches_win_and_every_key_column_orders_rows() {
+        let mut new = NewStream::new(
+            "meals",
+            StreamKind::Point,
+            vec![StreamColumn::value("grams", ColumnType::Float64)],
+        );
+        new.columns.push(StreamColumn {
+            role: ColumnRole::Key,
+            nullable: false,
+            ..StreamColumn::value("meal", ColumnType::Utf8)
+        });
+        let schema = StreamSchema::new("default", crate::schema::testing::registered(new)).unwrap();
+        let meals = |rows: &[(&str, &str, f64)]| {
+            RecordBatch::try_new(
+                schema.arrow_schema().clone(),
+                vec![
+                    Arc::new(Int64Array::from(vec![7; rows.len()])),
+                    Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                    Arc::new(TimestampNanosecondArray::from(vec![60; rows.len()])),
+                    Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))),
+                    Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+                ],
+            )
+            .unwrap()
+        };
+        let first = meals(&[("phone", "lunch", 100.0), ("app", "lunch", 1.0)]);
+        let second = meals(&[("phone", "dinner", 200.0), ("phone", "lunch", 150.0)]);
+        let days = sort_and_split(&schema, &[first, second]).unwrap();
+        assert_eq!(days.len(), 1);
+        let grams = days[0].column(3).as_primitive::<Float64Type>().values();
+        assert_eq!(grams.to_vec(), [1.0, 200.0, 150.0]);
+        assert!(is_sorted_and_unique(&schema, &days[0]));
     }
 
     #[test]

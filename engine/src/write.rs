@@ -17,7 +17,7 @@ use std::{
     time::Duration,
 };
 
-use arrow::{array::RecordBatch, compute::concat_batches};
+use arrow::array::RecordBatch;
 use catalog::{BatchId, Catalog, NewParquetFile, ParquetFile, StreamId};
 use futures::future::try_join_all;
 use object_store::ObjectStore;
@@ -220,12 +220,9 @@ async fn flush(
         .and_then(|p| p.ingest_batch)
         .filter(|b| group.iter().all(|p| p.ingest_batch == Some(*b)));
     let sorting = schema.clone();
-    let days = tokio::task::spawn_blocking(move || {
-        let all = concat_batches(sorting.arrow_schema(), &batches)?;
-        sort_and_split(&sorting, &all)
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("flush task failed: {e}")))??;
+    let days = tokio::task::spawn_blocking(move || sort_and_split(&sorting, &batches))
+        .await
+        .map_err(|e| Error::Internal(format!("flush task failed: {e}")))??;
     let uploads = days
         .into_iter()
         .map(|day| upload(shared, schema.clone(), day, ingest_batch));
