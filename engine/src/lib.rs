@@ -64,7 +64,7 @@ pub use query::{
 };
 pub use schema::{StreamSchema, arrow_type};
 pub use store::StoreLocation;
-pub use write::{WriteReceipt, WriterConfig};
+pub use write::{Commit, SubmittedWrite, WriteReceipt, WriterConfig};
 
 /// How the engine writes, queries and maintains.
 #[derive(Debug, Clone)]
@@ -233,6 +233,25 @@ impl Engine {
         batch: RecordBatch,
         ingest_batch: Option<BatchId>,
     ) -> Result<WriteReceipt> {
+        self.submit_as(principal, stream, batch, ingest_batch, Commit::Grouped)
+            .await?
+            .durable()
+            .await
+    }
+
+    /// Checks a batch as [`Engine::write_as`] does and queues it for its stream's group
+    /// commit, returning once it is queued (and has room in the write buffer), not once it
+    /// is durable: await [`SubmittedWrite::durable`] for that. Batches one caller submits
+    /// to a stream are committed in the order submitted, so of two versions of a reading the
+    /// later submitted wins.
+    pub async fn submit_as(
+        &self,
+        principal: &Principal,
+        stream: &str,
+        batch: RecordBatch,
+        ingest_batch: Option<BatchId>,
+        commit: Commit,
+    ) -> Result<SubmittedWrite> {
         let schema = self
             .inner
             .registry
@@ -247,7 +266,7 @@ impl Engine {
         principal.check_write(subjects)?;
         self.inner
             .writer
-            .write(schema, conformed, ingest_batch)
+            .submit(schema, conformed, ingest_batch, commit)
             .await
     }
 

@@ -1,7 +1,8 @@
 //! The write path: group commit per stream.
 //!
 //! Writers hand over conformed batches and wait. One committer task per stream gathers them
-//! until the flush size or interval is reached, then flushes: sorts and de-duplicates the
+//! until the flush size or interval is reached, or a writer asks to commit now (it has
+//! nothing more to send, as at the end of an imported file), then flushes: sorts and de-duplicates the
 //! rows, writes one Parquet file per UTC day to the object store, registers all the files in
 //! the catalog in one transaction, and only then acknowledges every writer of the flush. A
 //! failure anywhere fails every writer of the flush, and nothing of it becomes visible: files
@@ -57,6 +58,43 @@ impl Default for WriterConfig {
     }
 }
 
+/// When a write's group commit starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Once the flush size or interval is reached: many small writers share one commit
+    /// and one file per day.
+    Grouped,
+    /// As soon as this write is queued, with whatever else waits: its writer sends nothing
+    /// more until this is durable (the last batch of an imported file), so waiting for
+    /// others would only add latency.
+    Now,
+}
+
+/// A write queued for its stream's group commit.
+pub struct SubmittedWrite {
+    stream: String,
+    rows: usize,
+    outcome: Option<oneshot::Receiver<Result<(), Arc<Error>>>>,
+}
+
+impl SubmittedWrite {
+    /// Waits until the write's commit ends: its rows are durable, or the commit failed.
+    pub async fn durable(self) -> Result<WriteReceipt> {
+        let rows = self.rows;
+        let Some(outcome) = self.outcome else {
+            return Ok(WriteReceipt { rows });
+        };
+        match outcome.await {
+            Ok(Ok(())) => Ok(WriteReceipt { rows }),
+            Ok(Err(source)) => Err(Error::Flush {
+                stream: self.stream,
+                source,
+            }),
+            Err(_) => Err(Error::Closed),
+        }
+    }
+}
+
 /// What a writer learns once its rows are stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteReceipt {
@@ -81,6 +119,7 @@ struct Shared {
 struct Pending {
     batch: RecordBatch,
     ingest_batch: Option<BatchId>,
+    commit: Commit,
     done: oneshot::Sender<Result<(), Arc<Error>>>,
     /// Returned to the budget when the flush holding the batch ends, whatever its outcome.
     _room: OwnedSemaphorePermit,
@@ -104,36 +143,40 @@ impl Writer {
         }
     }
 
-    /// Stores a batch already conformed to the stream, returning once it is durable.
-    pub(crate) async fn write(
+    /// Queues a batch already conformed to the stream for its next group commit.
+    pub(crate) async fn submit(
         &self,
         schema: Arc<StreamSchema>,
         batch: RecordBatch,
         ingest_batch: Option<BatchId>,
-    ) -> Result<WriteReceipt> {
+        commit: Commit,
+    ) -> Result<SubmittedWrite> {
         let rows = batch.num_rows();
+        let stream = schema.name().to_owned();
         if rows == 0 {
-            return Ok(WriteReceipt { rows });
+            return Ok(SubmittedWrite {
+                stream,
+                rows,
+                outcome: None,
+            });
         }
         let room = self.reserve(&batch).await?;
         let (done, outcome) = oneshot::channel();
         let pending = Pending {
             batch,
             ingest_batch,
+            commit,
             done,
             _room: room,
         };
         self.committer(&schema)
             .send(pending)
             .map_err(|_| Error::Closed)?;
-        match outcome.await {
-            Ok(Ok(())) => Ok(WriteReceipt { rows }),
-            Ok(Err(source)) => Err(Error::Flush {
-                stream: schema.name().to_owned(),
-                source,
-            }),
-            Err(_) => Err(Error::Closed),
-        }
+        Ok(SubmittedWrite {
+            stream,
+            rows,
+            outcome: Some(outcome),
+        })
     }
 
     async fn reserve(&self, batch: &RecordBatch) -> Result<OwnedSemaphorePermit> {
@@ -177,15 +220,20 @@ async fn commit_loop(
     while let Some(first) = inbox.recv().await {
         let deadline = Instant::now() + shared.config.flush_interval;
         let mut rows = first.batch.num_rows();
+        let mut now = first.commit == Commit::Now;
         let mut group = vec![first];
         while rows < shared.config.flush_rows {
-            match tokio::time::timeout_at(deadline, inbox.recv()).await {
-                Ok(Some(next)) => {
-                    rows += next.batch.num_rows();
-                    group.push(next);
-                }
-                Ok(None) | Err(_) => break,
-            }
+            let next = match now {
+                true => inbox.try_recv().ok(),
+                false => tokio::time::timeout_at(deadline, inbox.recv())
+                    .await
+                    .ok()
+                    .flatten(),
+            };
+            let Some(next) = next else { break };
+            rows += next.batch.num_rows();
+            now |= next.commit == Commit::Now;
+            group.push(next);
         }
         let started = Instant::now();
         let outcome = flush(&shared, &schema, &group)

@@ -21,7 +21,7 @@ use catalog::{
     SubjectCoverage, SubjectId,
 };
 use chrono::{DateTime, Utc};
-use engine::{Engine, Principal, StreamSchema};
+use engine::{Commit, Engine, Principal, StreamSchema};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -701,16 +701,26 @@ impl<'a> Run<'a> {
                 offset += len;
             }
         }
-        // All at once: the engine commits concurrent writes together, so the file waits for
-        // one commit, not one per slice and stream (each up to the flush interval).
-        let (engine, principal, batch) = (self.engine, self.principal, self.batch);
-        let writes = slices.into_iter().map(|(stream, slice)| async move {
-            engine
-                .write_as(principal, &stream, slice, Some(batch))
+        // Queued in order, awaited together: the engine commits a stream's slices as one,
+        // as soon as the last is queued, instead of waiting its flush interval for others.
+        let mut submitted = Vec::with_capacity(slices.len());
+        let mut slices = slices.into_iter().peekable();
+        while let Some((stream, slice)) = slices.next() {
+            let commit = match slices.peek() {
+                Some((next, _)) if *next == stream => Commit::Grouped,
+                _ => Commit::Now,
+            };
+            let write = self
+                .engine
+                .submit_as(self.principal, &stream, slice, Some(self.batch), commit)
                 .await
-                .map_err(|e| Error::engine(&stream, e))
+                .map_err(|e| Error::engine(&stream, e))?;
+            submitted.push((stream, write));
+        }
+        let durable = submitted.into_iter().map(|(stream, write)| async move {
+            write.durable().await.map_err(|e| Error::engine(&stream, e))
         });
-        futures::future::try_join_all(writes).await?;
+        futures::future::try_join_all(durable).await?;
         for (stream, s) in stats {
             self.report.streams.entry(stream).or_default().merge(&s);
         }

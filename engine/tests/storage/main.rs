@@ -34,6 +34,7 @@ macro_rules! on_both_backends {
 on_both_backends! {
     write_path::written_rows_come_back_by_sql,
     write_path::rewriting_a_reading_replaces_it,
+    write_path::a_commit_now_write_commits_what_was_queued_before_it,
     write_path::deduplication_matches_a_reference_model,
     write_path::bad_batches_are_refused_with_their_place,
     write_path::writers_wait_when_the_buffer_is_full,

@@ -2,7 +2,7 @@ use std::{collections::BTreeMap, sync::Arc, sync::atomic::Ordering::SeqCst, time
 
 use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
 use catalog::{FileFilter, testing::TestDatabase};
-use engine::{Engine, EngineConfig, Error, WriterConfig};
+use engine::{Commit, Engine, EngineConfig, Error, Principal, WriterConfig};
 
 use crate::{
     faulty_catalog::FaultyCatalog,
@@ -86,6 +86,63 @@ pub async fn rewriting_a_reading_replaces_it(db: TestDatabase) {
     assert_eq!((report.partitions, report.files_out), (1, 1));
     assert_eq!(report.rows_out, 3);
     assert_eq!(h.readings().await, expected);
+}
+
+/// Writes queued one after another commit in that order, and a write that asks to commit
+/// now takes what waits before it into one commit instead of waiting the flush interval.
+pub async fn a_commit_now_write_commits_what_was_queued_before_it(db: TestDatabase) {
+    let config = EngineConfig {
+        writer: WriterConfig {
+            flush_interval: Duration::from_secs(3600),
+            ..WriterConfig::default()
+        },
+        ..test_config()
+    };
+    let h = Harness::with_config(db, config).await;
+    let s = h.subjects(1).await[0];
+    let principal = Principal::operator(h.engine.organization("default").await.unwrap());
+    let versions = [60.0, 61.0, 62.0];
+    let mut submitted = Vec::new();
+    for (i, bpm) in versions.into_iter().enumerate() {
+        let commit = match i + 1 == versions.len() {
+            true => Commit::Now,
+            false => Commit::Grouped,
+        };
+        let rows = heart_rate(&[
+            (s, "watch", MARCH_1, bpm),
+            (s, "watch", MARCH_1 + SECOND * i as i64, bpm),
+        ]);
+        let write = h
+            .engine
+            .submit_as(&principal, "heart_rate", rows, None, commit)
+            .await
+            .unwrap();
+        submitted.push(write);
+    }
+    // Without the last write's request the commit would wait an hour: the timeout fails the
+    // test rather than hanging it.
+    let durable = futures::future::try_join_all(submitted.into_iter().map(|w| w.durable()));
+    let receipts = tokio::time::timeout(Duration::from_secs(60), durable)
+        .await
+        .expect("the commit did not wait for the flush interval")
+        .unwrap();
+    assert_eq!(receipts.iter().map(|r| r.rows).sum::<usize>(), 6);
+    assert_eq!(
+        h.readings().await,
+        BTreeMap::from([
+            ((s, "watch".into(), MARCH_1), 62.0),
+            ((s, "watch".into(), MARCH_1 + SECOND), 61.0),
+            ((s, "watch".into(), MARCH_1 + 2 * SECOND), 62.0),
+        ])
+    );
+    let stream = h.engine.stream("default", "heart_rate").await.unwrap().id();
+    let live = h
+        .catalog
+        .files()
+        .live_files(stream, FileFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 1, "one commit, one file for the day");
 }
 
 pub async fn deduplication_matches_a_reference_model(db: TestDatabase) {

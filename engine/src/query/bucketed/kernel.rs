@@ -1006,7 +1006,26 @@ fn first_unsorted(subjects: &[i64], times: &[i64]) -> Option<usize> {
         .map(|pair| pair + 1)
 }
 
+/// Whether any row comes before its predecessor. This pass reads every row the kernel is
+/// given, and 64-bit comparisons only vectorize from SSE4.2 on, which the baseline x86-64
+/// target lacks: where the CPU has AVX2, the same loop runs compiled for it.
 fn any_unsorted(subjects: &[i64], times: &[i64]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, as checked just above.
+        return unsafe { any_unsorted_avx2(subjects, times) };
+    }
+    any_unsorted_in(subjects, times)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn any_unsorted_avx2(subjects: &[i64], times: &[i64]) -> bool {
+    any_unsorted_in(subjects, times)
+}
+
+#[inline(always)]
+fn any_unsorted_in(subjects: &[i64], times: &[i64]) -> bool {
     let rows = subjects.len().min(times.len());
     if rows < 2 {
         return false;
