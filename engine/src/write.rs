@@ -2,11 +2,12 @@
 //!
 //! Writers hand over conformed batches and wait. One committer task per stream gathers them
 //! until the flush size or interval is reached, or a writer asks to commit now (it has
-//! nothing more to send, as at the end of an imported file), then flushes: sorts and de-duplicates the
-//! rows, writes one Parquet file per UTC day to the object store, registers all the files in
-//! the catalog in one transaction, and only then acknowledges every writer of the flush. A
-//! failure anywhere fails every writer of the flush, and nothing of it becomes visible: files
-//! already uploaded are unknown to the catalog and are collected as garbage later.
+//! nothing more to send, as at the end of an imported file), then flushes: sorts and
+//! de-duplicates the rows, writes one Parquet file per UTC day to the object store, registers
+//! all the files in the catalog in one transaction, and only then acknowledges every writer
+//! of the flush. A failure anywhere fails every writer of the flush, and nothing of it becomes
+//! visible: files already uploaded are unknown to the catalog and are collected as garbage
+//! later.
 //!
 //! Memory is bounded: a writer takes its batch's size from a shared budget before queueing,
 //! waits while the budget is spent (back-pressure), and gets "overloaded, retry" if it stays
