@@ -683,17 +683,17 @@ impl<'a> Run<'a> {
         let mut slices = Vec::new();
         for (stream, parts) in batches {
             let schema = self.streams[&stream].clone();
-            let stream_stats = stats.entry(stream.clone()).or_default();
-            let all = concat_batches(schema.arrow_schema(), &parts)
-                .map_err(|e| Error::file(&stream, e.to_string()))?;
-            let unique = clean::deduplicate(&schema, all, stream_stats)
-                .and_then(|unique| series::overlapping_sleep(&schema, unique, stream_stats))
-                .and_then(|unique| {
-                    series::flag_spikes(&schema, &unique, stream_stats)?;
-                    series::cover(&schema, &unique, stream_stats)?;
-                    Ok(unique)
-                })
-                .map_err(|e| Error::file(&stream, e.to_string()))?;
+            let mut stream_stats = stats.remove(&stream).unwrap_or_default();
+            // Sorting a whole file's rows is CPU work: off the async runtime, which also
+            // serves requests when ingest runs inside the server.
+            let (unique, stream_stats) = tokio::task::spawn_blocking(move || {
+                let unique = unique_rows(&schema, &parts, &mut stream_stats);
+                (unique, stream_stats)
+            })
+            .await
+            .map_err(|e| Error::file(&stream, format!("de-duplication stopped: {e}")))?;
+            stats.insert(stream.clone(), stream_stats);
+            let unique = unique.map_err(|e| Error::file(&stream, e.to_string()))?;
             let mut offset = 0;
             while offset < unique.num_rows() {
                 let len = WRITE_ROWS.min(unique.num_rows() - offset);
@@ -736,6 +736,21 @@ impl<'a> Run<'a> {
             .rejections
             .extend(rejections.into_iter().take(room));
     }
+}
+
+/// A stream's rows of one file as one batch, de-duplicated, with the series rules applied
+/// and counted.
+fn unique_rows(
+    schema: &StreamSchema,
+    parts: &[RecordBatch],
+    stats: &mut Stats,
+) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    let all = concat_batches(schema.arrow_schema(), parts)?;
+    let unique = clean::deduplicate(schema, all, stats)?;
+    let unique = series::overlapping_sleep(schema, unique, stats)?;
+    series::flag_spikes(schema, &unique, stats)?;
+    series::cover(schema, &unique, stats)?;
+    Ok(unique)
 }
 
 /// Rejects every row of an extract whose content names a stream the organization does not
