@@ -44,7 +44,7 @@ fn rest_ranks(schema: &StreamSchema, batches: &[RecordBatch]) -> Vec<Vec<u32>> {
         .iter()
         .map(|&i| {
             let arrays: Vec<&ArrayRef> = batches.iter().map(|b| b.column(i)).collect();
-            match arrays[0].data_type() {
+            match schema.arrow_schema().field(i).data_type() {
                 DataType::Int64 => ranks(
                     arrays
                         .iter()
