@@ -29,7 +29,7 @@ use crate::{
     units::{self, Conversion},
 };
 
-/// Rows per chunk cleaned by one rayon task.
+/// Rows per chunk cleaned by one rayon task, at most.
 const CHUNK_ROWS: usize = 32 * 1024;
 /// Longest text kept of an offending value.
 const VALUE_CHARS: usize = 200;
@@ -160,9 +160,11 @@ pub fn clean(
     subjects: &RowSubjects,
 ) -> Result<Cleaned, ArrowError> {
     let rows = extract.batch.num_rows();
+    // Chunks of even length, so that a small last one does not leave a core idle.
+    let chunk_rows = rows.div_ceil(rows.div_ceil(CHUNK_ROWS).max(1)).max(1);
     let chunks: Vec<(usize, usize)> = (0..rows)
-        .step_by(CHUNK_ROWS)
-        .map(|start| (start, CHUNK_ROWS.min(rows - start)))
+        .step_by(chunk_rows)
+        .map(|start| (start, chunk_rows.min(rows - start)))
         .collect();
     let parts: Vec<Cleaned> = chunks
         .into_par_iter()

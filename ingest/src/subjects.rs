@@ -185,11 +185,16 @@ impl<'a> Subjects<'a> {
                 ),
             ));
         }
-        let zones = ids
-            .iter()
-            .flatten()
-            .filter_map(|id| self.zones.get(id).map(|z| (*id, *z)))
-            .collect();
+        // Rows come in runs of one subject: look each run's zone up once.
+        let mut zones = HashMap::new();
+        let mut previous = None;
+        for id in ids.iter().flatten() {
+            if previous.replace(*id) != Some(*id)
+                && let Some(zone) = self.zones.get(id)
+            {
+                zones.insert(*id, *zone);
+            }
+        }
         Ok(RowSubjects {
             ids: Int64Array::from(ids),
             refusals,

@@ -1,11 +1,14 @@
-use std::collections::BTreeSet;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt::Write,
+};
 
 use async_trait::async_trait;
 
 use super::{SqlCatalog, users::insert_coach};
 use crate::{
     Error, Result,
-    db::{DbError, Row},
+    db::{DbError, Row, Tx, Value},
     interface::SubjectRepo,
     model::*,
     validate,
@@ -35,6 +38,25 @@ fn subject(row: &Row) -> Result<Subject> {
         created_at: row.timestamp("created_at")?,
         erased_at: row.opt_timestamp("erased_at")?,
     })
+}
+
+/// Pseudonyms bound in one statement of `ensure`, well under the backends' parameter limits.
+const PSEUDONYMS_PER_STATEMENT: usize = 500;
+
+/// The subjects of an organization with these pseudonyms, those it has.
+async fn named(db: &mut dyn Tx, org: OrgId, pseudonyms: &[&str]) -> Result<Vec<Subject>> {
+    let mut sql = format!(
+        "SELECT {} FROM subjects WHERE org_id = $1 AND pseudonym IN (",
+        subject_columns!()
+    );
+    let mut params = vec![Value::from(org.0)];
+    for (i, p) in pseudonyms.iter().enumerate() {
+        let separator = if i == 0 { "" } else { ", " };
+        let _ = write!(sql, "{separator}${}", i + 2);
+        params.push((*p).into());
+    }
+    sql.push(')');
+    db.query(&sql, &params).await?.iter().map(subject).collect()
 }
 
 fn group(row: &Row) -> Result<Group> {
@@ -96,30 +118,42 @@ impl SubjectRepo for SqlCatalog {
         for p in &unique {
             validate::pseudonym(p)?;
         }
-        let mut tx = self.begin().await?;
-        let mut subjects = Vec::with_capacity(unique.len());
-        for p in unique {
-            tx.execute(
-                "INSERT INTO subjects (org_id, pseudonym) VALUES ($1, $2) \
-                 ON CONFLICT (org_id, pseudonym) DO NOTHING",
-                &[org.0.into(), p.into()],
-            )
-            .await
-            .map_err(|e| e.on("subject", p))?;
-            let row = tx
-                .query_one(
-                    concat!(
-                        "SELECT ",
-                        subject_columns!(),
-                        " FROM subjects WHERE org_id = $1 AND pseudonym = $2"
-                    ),
-                    &[org.0.into(), p.into()],
-                )
-                .await?;
-            subjects.push(subject(&row)?);
+        let unique: Vec<&str> = unique.into_iter().collect();
+        // An import names mostly known subjects: they cost one read per chunk, and only the
+        // new ones a write.
+        let mut subjects: BTreeMap<String, Subject> = BTreeMap::new();
+        let mut connection = self.connection().await?;
+        for chunk in unique.chunks(PSEUDONYMS_PER_STATEMENT) {
+            for found in named(connection.as_mut(), org, chunk).await? {
+                subjects.insert(found.pseudonym.clone(), found);
+            }
         }
-        tx.commit().await?;
-        Ok(subjects)
+        drop(connection);
+        let missing: Vec<&str> = unique
+            .into_iter()
+            .filter(|p| !subjects.contains_key(*p))
+            .collect();
+        if !missing.is_empty() {
+            let mut tx = self.begin().await?;
+            for chunk in missing.chunks(PSEUDONYMS_PER_STATEMENT) {
+                let mut sql = "INSERT INTO subjects (org_id, pseudonym) VALUES ".to_owned();
+                let mut params = vec![Value::from(org.0)];
+                for (i, p) in chunk.iter().enumerate() {
+                    let separator = if i == 0 { "" } else { ", " };
+                    let _ = write!(sql, "{separator}($1, ${})", i + 2);
+                    params.push((*p).into());
+                }
+                sql.push_str(" ON CONFLICT (org_id, pseudonym) DO NOTHING");
+                tx.execute(&sql, &params)
+                    .await
+                    .map_err(|e| e.on("subject", chunk[0]))?;
+                for created in named(tx.as_mut(), org, chunk).await? {
+                    subjects.insert(created.pseudonym.clone(), created);
+                }
+            }
+            tx.commit().await?;
+        }
+        Ok(subjects.into_values().collect())
     }
 
     async fn get(&self, id: SubjectId) -> Result<Subject> {

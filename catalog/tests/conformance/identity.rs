@@ -489,6 +489,14 @@ pub async fn subjects_and_groups_stay_inside_their_organization(db: TestDatabase
         .unwrap();
     assert_eq!(again, ensured[1..]);
     assert_eq!(subjects.list(org).await.unwrap().len(), 3);
+    // More pseudonyms than one statement binds, known ones among them.
+    let many: Vec<String> = (0..1200).map(|i| format!("M{i:04}")).collect();
+    let first_half = subjects.ensure(org, &many[..600]).await.unwrap();
+    let all = subjects.ensure(org, &many).await.unwrap();
+    let names: Vec<&str> = all.iter().map(|s| s.pseudonym.as_str()).collect();
+    assert_eq!(names, many.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(all[..600], first_half[..]);
+    assert_eq!(subjects.list(org).await.unwrap().len(), 1203);
     assert_eq!(
         subjects.get_by_pseudonym(org, "S0002").await.unwrap(),
         ensured[1]

@@ -4,7 +4,7 @@
 
 use std::{
     collections::HashMap,
-    io::{BufRead, BufReader, Seek},
+    io::{BufRead, BufReader, Read, Seek},
     sync::Arc,
 };
 
@@ -15,7 +15,10 @@ use arrow::{
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::{Input, Sink};
+use super::{
+    Input, Sink,
+    blocks::{BLOCK_BYTES, BlockError, BlockParser, Blocks, parse_in_parallel},
+};
 use crate::{Error, Result, extract::Extract};
 
 /// Rows per batch read.
@@ -79,27 +82,69 @@ fn rename(
         .map_err(|e| e.to_string())
 }
 
-fn extract(
-    stream: &str,
-    input: &Input,
-    batch: RecordBatch,
-    first_record: u64,
-    units: HashMap<String, String>,
-    default_source: &str,
-) -> Extract {
-    let rows = batch.num_rows() as u64;
-    Extract {
-        stream: stream.to_owned(),
-        batch,
-        units,
-        records: (first_record..first_record + rows).collect(),
-        file: input.name.clone(),
-        default_source: default_source.to_owned(),
+/// Where a generic file's batches go: extracts of the file for one stream.
+struct Target<'a> {
+    stream: &'a str,
+    input: &'a Input,
+    map: &'a ColumnMap,
+    default_source: &'a str,
+}
+
+impl Target<'_> {
+    /// Hands a batch whose first row is record `first_record` to the sink, its columns
+    /// renamed to the stream's.
+    fn emit(&self, batch: RecordBatch, first_record: u64, sink: &mut Sink) -> Result<()> {
+        let mut units = HashMap::new();
+        let renamed =
+            rename(&batch, self.map, &mut units).map_err(|e| Error::file(&self.input.name, e))?;
+        let rows = renamed.num_rows() as u64;
+        sink(Extract {
+            stream: self.stream.to_owned(),
+            batch: renamed,
+            units,
+            records: (first_record..first_record + rows).collect(),
+            file: self.input.name.clone(),
+            default_source: self.default_source.to_owned(),
+        })
+    }
+
+    /// Hands on the batches of a file parsed block by block, naming the record where parsing
+    /// failed.
+    fn emit_blocks<R: Read>(
+        &self,
+        blocks: Blocks<R>,
+        first_record: u64,
+        parse: BlockParser,
+        format_name: &str,
+        sink: &mut Sink,
+    ) -> Result<()> {
+        let mut emit = |batch, first_record| self.emit(batch, first_record, sink);
+        parse_in_parallel(blocks, first_record, parse, &mut emit).map_err(|e| match e {
+            BlockError::Read(e) => Error::file(&self.input.name, format!("cannot read: {e}")),
+            BlockError::Parse {
+                after_record,
+                problem,
+            } => Error::file(
+                &self.input.name,
+                format!("after record {after_record}: not readable as {format_name}: {problem}"),
+            ),
+            BlockError::Emit(e) => e,
+        })
     }
 }
 
 /// A CSV file with a header; every column is read as text, cleaning types it.
 pub(crate) fn csv(input: Input, stream: &str, map: &ColumnMap, sink: &mut Sink) -> Result<()> {
+    csv_in_blocks(input, stream, map, sink, BLOCK_BYTES)
+}
+
+fn csv_in_blocks(
+    input: Input,
+    stream: &str,
+    map: &ColumnMap,
+    sink: &mut Sink,
+    block_bytes: usize,
+) -> Result<()> {
     let name = input.name.clone();
     let mut reader = BufReader::with_capacity(1 << 20, input.open()?);
     let delimiter = sniff_delimiter(&mut reader)
@@ -115,14 +160,27 @@ pub(crate) fn csv(input: Input, stream: &str, map: &ColumnMap, sink: &mut Sink) 
     reader
         .rewind()
         .map_err(|e| Error::file(&name, format!("cannot read: {e}")))?;
-    let csv = arrow::csv::ReaderBuilder::new(text_schema)
-        .with_format(format)
-        .with_batch_size(BATCH_ROWS)
-        .build(&mut reader)
-        .map_err(|e| Error::file(&name, e.to_string()))?;
+    let parse = Arc::new(move |block: &[u8], first: bool| {
+        arrow::csv::ReaderBuilder::new(text_schema.clone())
+            .with_format(format.clone().with_header(first))
+            .with_batch_size(rows_at_most(block))
+            .build_buffered(block)?
+            .collect()
+    });
+    let target = Target {
+        stream,
+        input: &input,
+        map,
+        default_source: "csv",
+    };
     // Record 1 is the header line.
-    let batches = csv.map(|b| b.map_err(|e| format!("not readable as CSV: {e}")));
-    emit(batches, 2, stream, &input, map, "csv", sink)
+    let blocks = Blocks::new(reader, Some(b'"'), block_bytes);
+    target.emit_blocks(blocks, 2, parse, "CSV", sink)
+}
+
+/// A bound on the records of a block, so that it parses into one batch.
+fn rows_at_most(block: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', block).count() + 1
 }
 
 /// Every column as text: cleaning types them, rejecting the values that do not fit.
@@ -140,31 +198,19 @@ fn as_text(schema: &Schema) -> SchemaRef {
 fn emit(
     batches: impl Iterator<Item = std::result::Result<RecordBatch, String>>,
     first_record: u64,
-    stream: &str,
-    input: &Input,
-    map: &ColumnMap,
-    default_source: &str,
+    target: &Target,
     sink: &mut Sink,
 ) -> Result<()> {
     let mut next_record = first_record;
     for batch in batches {
         let batch = batch.map_err(|e| {
             Error::file(
-                &input.name,
+                &target.input.name,
                 format!("after record {}: {e}", next_record - 1),
             )
         })?;
-        let mut units = HashMap::new();
-        let renamed = rename(&batch, map, &mut units).map_err(|e| Error::file(&input.name, e))?;
-        let rows = renamed.num_rows() as u64;
-        sink(extract(
-            stream,
-            input,
-            renamed,
-            next_record,
-            units,
-            default_source,
-        ))?;
+        let rows = batch.num_rows() as u64;
+        target.emit(batch, next_record, sink)?;
         next_record += rows;
     }
     Ok(())
@@ -195,13 +241,22 @@ pub(crate) fn ndjson(input: Input, stream: &str, map: &ColumnMap, sink: &mut Sin
     reader
         .rewind()
         .map_err(|e| Error::file(&name, format!("cannot read: {e}")))?;
-    let json = arrow::json::ReaderBuilder::new(text_schema)
-        .with_coerce_primitive(true)
-        .with_batch_size(BATCH_ROWS)
-        .build(reader)
-        .map_err(|e| Error::file(&name, e.to_string()))?;
-    let batches = json.map(|b| b.map_err(|e| format!("not readable as NDJSON: {e}")));
-    emit(batches, 1, stream, &input, map, "ndjson", sink)
+    let parse = Arc::new(move |block: &[u8], _first: bool| {
+        arrow::json::ReaderBuilder::new(text_schema.clone())
+            .with_coerce_primitive(true)
+            .with_batch_size(rows_at_most(block))
+            .build(block)?
+            .collect()
+    });
+    let target = Target {
+        stream,
+        input: &input,
+        map,
+        default_source: "ndjson",
+    };
+    // An object per line: every newline ends a record.
+    let blocks = Blocks::new(reader, None, BLOCK_BYTES);
+    target.emit_blocks(blocks, 1, parse, "NDJSON", sink)
 }
 
 /// Parquet or Arrow IPC: typed columns, kept as they are for cleaning to check.
@@ -228,9 +283,14 @@ pub(crate) fn columnar(
                 .map_err(|e| Error::file(&name, format!("not a readable Arrow IPC file: {e}")))?,
         )
     };
-    let default_source = if parquet { "parquet" } else { "arrow" };
+    let target = Target {
+        stream,
+        input: &input,
+        map,
+        default_source: if parquet { "parquet" } else { "arrow" },
+    };
     let batches = batches.map(|b| b.map_err(|e| e.to_string()).and_then(dictionaries_as_text));
-    emit(batches, 1, stream, &input, map, default_source, sink)
+    emit(batches, 1, &target, sink)
 }
 
 /// Dictionary-encoded text (common in Parquet) as plain text.
@@ -259,6 +319,8 @@ fn dictionaries_as_text(batch: RecordBatch) -> Result<RecordBatch, String> {
 
 #[cfg(test)]
 mod tests {
+    use arrow::array::AsArray;
+
     use super::*;
 
     #[test]
@@ -284,5 +346,87 @@ mod tests {
         assert_eq!(sniff_delimiter(&mut semicolons).unwrap(), b';');
         let mut commas = std::io::Cursor::new(b"subject,time,bpm\n".to_vec());
         assert_eq!(sniff_delimiter(&mut commas).unwrap(), b',');
+    }
+
+    fn read_csv(text: &str, block_bytes: usize) -> Result<Vec<Extract>> {
+        let input = Input::bytes("hr.csv", text.as_bytes().to_vec());
+        let mut extracts = Vec::new();
+        csv_in_blocks(
+            input,
+            "heart_rate",
+            &ColumnMap::default(),
+            &mut |extract| {
+                extracts.push(extract);
+                Ok(())
+            },
+            block_bytes,
+        )?;
+        Ok(extracts)
+    }
+
+    #[test]
+    fn a_csv_read_in_blocks_keeps_every_record_and_its_number() {
+        let mut text = "subject,time,note\n".to_owned();
+        for i in 0..3000 {
+            let note = if i % 7 == 0 {
+                "\"two\nlines\""
+            } else {
+                "plain"
+            };
+            text.push_str(&format!("S{i},2026-01-01T00:00:00Z,{note}\n"));
+        }
+        let extracts = read_csv(&text, 4096).unwrap();
+        assert!(extracts.len() > 5, "{} extracts", extracts.len());
+        let mut expected_record = 2;
+        for extract in &extracts {
+            let subjects = extract.batch.column(0).as_string::<i32>();
+            for (row, record) in extract.records.iter().enumerate() {
+                assert_eq!(*record, expected_record);
+                assert_eq!(subjects.value(row), format!("S{}", record - 2));
+                expected_record += 1;
+            }
+        }
+        assert_eq!(expected_record, 3002);
+        let notes = extracts[0].batch.column(2).as_string::<i32>();
+        assert_eq!(notes.value(0), "two\nlines");
+    }
+
+    #[test]
+    fn a_broken_csv_record_in_a_later_block_is_named_by_its_number() {
+        let mut text = "subject,time,bpm\n".to_owned();
+        for i in 0..2000 {
+            match i {
+                1500 => text.push_str("S1,2026-01-01T00:00:00Z\n"),
+                _ => text.push_str(&format!("S1,2026-01-01T00:00:{:02}Z,60\n", i % 60)),
+            }
+        }
+        let error = read_csv(&text, 4096).unwrap_err().to_string();
+        assert!(
+            error.contains("hr.csv")
+                && error.contains("not readable as CSV")
+                && error.contains("for record 1502, expected 3 got 2"),
+            "{error}"
+        );
+    }
+
+    fn read_ndjson(text: &str) -> Vec<Extract> {
+        let input = Input::bytes("hr.ndjson", text.as_bytes().to_vec());
+        let mut extracts = Vec::new();
+        let mut sink = |extract| {
+            extracts.push(extract);
+            Ok(())
+        };
+        ndjson(input, "heart_rate", &ColumnMap::default(), &mut sink).unwrap();
+        extracts
+    }
+
+    #[test]
+    fn ndjson_values_of_any_type_are_read_as_text() {
+        let text = "{\"subject\":\"S1\",\"bpm\":60}\n\n{\"subject\":\"S2\",\"bpm\":61.5}\n";
+        let extracts = read_ndjson(text);
+        let bpm = extracts[0].batch.column_by_name("bpm").unwrap();
+        let bpm = bpm.as_string::<i32>();
+        assert_eq!((bpm.value(0), bpm.value(1)), ("60", "61.5"));
+        assert_eq!(extracts[0].records, vec![1, 2]);
     }
 }

@@ -1,6 +1,7 @@
 //! File formats: which one a file is, and the readers that turn each into [`Extract`]s.
 
 mod apple_health;
+mod blocks;
 mod fhir;
 mod fit;
 mod fitbit;
