@@ -3,7 +3,7 @@ use std::fmt::Write;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::SqlCatalog;
+use super::{SqlCatalog, numbered_list};
 use crate::{
     Result,
     db::{Row, Value},
@@ -94,14 +94,13 @@ impl FoodRepo for SqlCatalog {
         let mut foods = Vec::new();
         let mut connection = self.connection().await?;
         for chunk in ids.chunks(GET_CHUNK) {
-            let mut sql = format!("SELECT {COLUMNS} FROM foods WHERE org_id = $1 AND id IN (");
-            let mut params = vec![Value::from(org.0)];
-            for (i, id) in chunk.iter().enumerate() {
-                let separator = if i == 0 { "" } else { ", " };
-                let _ = write!(sql, "{separator}${}", i + 2);
-                params.push(id.clone().into());
-            }
-            sql.push(')');
+            let sql = format!(
+                "SELECT {COLUMNS} FROM foods WHERE org_id = $1 AND id IN ({})",
+                numbered_list(2, chunk.len(), |n| format!("${n}"))
+            );
+            let params: Vec<Value> = std::iter::once(Value::from(org.0))
+                .chain(chunk.iter().map(|id| Value::from(id.clone())))
+                .collect();
             for row in connection.query(&sql, &params).await? {
                 foods.push(food(&row)?);
             }

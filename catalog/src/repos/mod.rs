@@ -21,6 +21,15 @@ use crate::{
     interface::*,
 };
 
+/// `count` comma-separated items of a list (`IN (…)`, `VALUES …`), the `n`-th written by
+/// `item` for its placeholder number `first + n`.
+fn numbered_list(first: usize, count: usize, item: impl Fn(usize) -> String) -> String {
+    (first..first + count)
+        .map(item)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) struct SqlCatalog {
     db: Box<dyn Database>,
     location: String,

@@ -1,11 +1,8 @@
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    fmt::Write,
-};
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 
-use super::{SqlCatalog, users::insert_coach};
+use super::{SqlCatalog, numbered_list, users::insert_coach};
 use crate::{
     Error, Result,
     db::{DbError, Row, Tx, Value},
@@ -45,18 +42,23 @@ const PSEUDONYMS_PER_STATEMENT: usize = 500;
 
 /// The subjects of an organization with these pseudonyms, those it has.
 async fn named(db: &mut dyn Tx, org: OrgId, pseudonyms: &[&str]) -> Result<Vec<Subject>> {
-    let mut sql = format!(
-        "SELECT {} FROM subjects WHERE org_id = $1 AND pseudonym IN (",
-        subject_columns!()
+    let sql = format!(
+        "SELECT {} FROM subjects WHERE org_id = $1 AND pseudonym IN ({})",
+        subject_columns!(),
+        numbered_list(2, pseudonyms.len(), |n| format!("${n}"))
     );
-    let mut params = vec![Value::from(org.0)];
-    for (i, p) in pseudonyms.iter().enumerate() {
-        let separator = if i == 0 { "" } else { ", " };
-        let _ = write!(sql, "{separator}${}", i + 2);
-        params.push((*p).into());
-    }
-    sql.push(')');
-    db.query(&sql, &params).await?.iter().map(subject).collect()
+    db.query(&sql, &with_org(org, pseudonyms))
+        .await?
+        .iter()
+        .map(subject)
+        .collect()
+}
+
+/// The parameters of a statement about these pseudonyms: `$1` the organization, then them.
+fn with_org(org: OrgId, pseudonyms: &[&str]) -> Vec<Value> {
+    std::iter::once(Value::from(org.0))
+        .chain(pseudonyms.iter().map(|p| Value::from(*p)))
+        .collect()
 }
 
 fn group(row: &Row) -> Result<Group> {
@@ -136,15 +138,12 @@ impl SubjectRepo for SqlCatalog {
         if !missing.is_empty() {
             let mut tx = self.begin().await?;
             for chunk in missing.chunks(PSEUDONYMS_PER_STATEMENT) {
-                let mut sql = "INSERT INTO subjects (org_id, pseudonym) VALUES ".to_owned();
-                let mut params = vec![Value::from(org.0)];
-                for (i, p) in chunk.iter().enumerate() {
-                    let separator = if i == 0 { "" } else { ", " };
-                    let _ = write!(sql, "{separator}($1, ${})", i + 2);
-                    params.push((*p).into());
-                }
-                sql.push_str(" ON CONFLICT (org_id, pseudonym) DO NOTHING");
-                tx.execute(&sql, &params)
+                let sql = format!(
+                    "INSERT INTO subjects (org_id, pseudonym) VALUES {} \
+                     ON CONFLICT (org_id, pseudonym) DO NOTHING",
+                    numbered_list(2, chunk.len(), |n| format!("($1, ${n})"))
+                );
+                tx.execute(&sql, &with_org(org, chunk))
                     .await
                     .map_err(|e| e.on("subject", chunk[0]))?;
                 for created in named(tx.as_mut(), org, chunk).await? {

@@ -1,7 +1,7 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use arrow::{array::AsArray, datatypes::Int64Type};
-use catalog::{FileFilter, testing::TestDatabase};
+use catalog::testing::TestDatabase;
 use chrono::Utc;
 use engine::{EngineConfig, MaintenanceConfig};
 
@@ -33,13 +33,7 @@ pub async fn compaction_keeps_every_reading(db: TestDatabase) {
         h.write(&rows).await.unwrap();
     }
     let before = h.readings().await;
-    let stream = h.engine.stream("default", "heart_rate").await.unwrap().id();
-    let files_before = h
-        .catalog
-        .files()
-        .live_files(stream, FileFilter::default())
-        .await
-        .unwrap();
+    let files_before = h.live_files().await;
     assert_eq!(files_before.len(), 10);
 
     let report = h.engine.compact(2).await.unwrap();
@@ -55,12 +49,7 @@ pub async fn compaction_keeps_every_reading(db: TestDatabase) {
     assert_eq!(h.readings().await, before);
 
     // Compacted files are sorted, unique, level 1, and do not overlap in subjects.
-    let after = h
-        .catalog
-        .files()
-        .live_files(stream, FileFilter::default())
-        .await
-        .unwrap();
+    let after = h.live_files().await;
     assert_eq!(after.len(), report.files_out);
     for pair in after.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);

@@ -4,7 +4,7 @@ use arrow::{
     array::AsArray,
     datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampNanosecondType},
 };
-use catalog::{FileFilter, testing::TestDatabase};
+use catalog::testing::TestDatabase;
 use engine::EngineConfig;
 
 use crate::support::{
@@ -28,13 +28,7 @@ pub async fn pruning_reads_only_the_files_a_query_needs(db: TestDatabase) {
             h.write(&rows).await.unwrap();
         }
     }
-    let stream = h.engine.stream("default", "heart_rate").await.unwrap().id();
-    let all = h
-        .catalog
-        .files()
-        .live_files(stream, FileFilter::default())
-        .await
-        .unwrap();
+    let all = h.live_files().await;
     assert_eq!(all.len(), 8);
     let files_read = |plan: &str| -> BTreeSet<String> {
         all.iter()

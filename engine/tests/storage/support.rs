@@ -18,7 +18,7 @@ use arrow::{
 };
 use async_trait::async_trait;
 use bytes::Bytes;
-use catalog::{Catalog, testing::TestDatabase};
+use catalog::{Catalog, FileFilter, ParquetFile, testing::TestDatabase};
 use engine::{Engine, EngineConfig, MaintenanceConfig, WriterConfig};
 use futures::stream::BoxStream;
 use object_store::{
@@ -114,6 +114,21 @@ impl Harness {
             "SELECT subject_id, source, time, bpm FROM heart_rate",
         )
         .await
+    }
+
+    /// The catalog's live files of `heart_rate`.
+    pub async fn live_files(&self) -> Vec<ParquetFile> {
+        let stream = self
+            .engine
+            .stream("default", "heart_rate")
+            .await
+            .unwrap()
+            .id();
+        self.catalog
+            .files()
+            .live_files(stream, FileFilter::default())
+            .await
+            .unwrap()
     }
 
     /// Every Parquet data file in the store, with its rows.
