@@ -41,7 +41,9 @@ mod write;
 use std::{sync::Arc, time::Duration};
 
 use arrow::{array::RecordBatch, datatypes::SchemaRef};
-use catalog::{AuditEntry, AuditOutcome, BatchId, Catalog, Organization, Permission, User};
+use catalog::{
+    AuditEntry, AuditOutcome, BatchId, Catalog, Organization, Permission, StreamId, User,
+};
 use chrono::Utc;
 use datafusion::{
     common::ParamValues,
@@ -142,6 +144,8 @@ struct Inner {
     /// Shared by every query; each query gets a copy with a memory pool of its own.
     runtime: Arc<RuntimeEnv>,
     store_url: ObjectStoreUrl,
+    /// Readings per rollup row, which decide whether a rollup is worth reading.
+    densities: Arc<rollup::Densities>,
 }
 
 impl Engine {
@@ -165,6 +169,7 @@ impl Engine {
                 registry: registry::Registry::default(),
                 runtime,
                 store_url,
+                densities: Arc::default(),
             }),
         })
     }
@@ -303,6 +308,13 @@ impl Engine {
             .into_iter()
             .map(|s| s.0)
             .collect();
+        if self.inner.config.rollups {
+            let ids: Vec<StreamId> = streams.iter().map(|s| s.id()).collect();
+            self.inner
+                .densities
+                .measure(self.inner.catalog.as_ref(), &self.inner.store, &ids)
+                .await?;
+        }
         let base = &self.inner.runtime;
         let runtime = Arc::new(RuntimeEnv {
             memory_pool: Arc::new(FairSpillPool::new(limits.memory)),
@@ -316,7 +328,11 @@ impl Engine {
             store: self.inner.store_url.clone(),
             target_partitions: self.inner.config.target_partitions,
             aggregation_kernel: self.inner.config.aggregation_kernel,
-            rollups: self.inner.config.rollups,
+            rollups: self
+                .inner
+                .config
+                .rollups
+                .then(|| self.inner.densities.clone()),
             context: query::Context {
                 org: org.id,
                 streams: streams.into(),
@@ -505,6 +521,10 @@ impl Engine {
 
     pub(crate) fn runtime(&self) -> &Arc<RuntimeEnv> {
         &self.inner.runtime
+    }
+
+    pub(crate) fn densities(&self) -> &rollup::Densities {
+        &self.inner.densities
     }
 
     /// Runs compaction, retention, pending erasures and garbage collection every `interval`,

@@ -182,6 +182,13 @@ impl Engine {
         let encoded = self.write_out(schema, plan, 1).await?;
         let mut new_files = Vec::with_capacity(encoded.len());
         let rows_out: i64 = encoded.iter().map(|f| f.rows).sum();
+        let densities: Vec<(u64, Vec<(Width, u64)>)> = encoded
+            .iter()
+            .map(|f| {
+                let rollups = f.rollups.iter().map(|r| (r.width, r.rows)).collect();
+                (f.rows.max(0) as u64, rollups)
+            })
+            .collect();
         for file in encoded {
             new_files.push(parquet_file::put(self.store().as_ref(), schema, file, 1, None).await?);
         }
@@ -196,6 +203,9 @@ impl Engine {
         {
             Ok(_) => {
                 crate::data_changed();
+                for (readings, rollups) in &densities {
+                    self.densities().record(schema.id(), *readings, rollups);
+                }
                 crate::metrics::COMPACTION_SECONDS
                     .with(&[schema.name()])
                     .observe(started.elapsed());

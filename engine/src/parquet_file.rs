@@ -24,7 +24,7 @@ use parquet::{
 
 use crate::{
     Error, Result,
-    rollup::{FileRollups, Width},
+    rollup::{EncodedRollup, FileRollups},
     schema::{END_TIME, SUBJECT_ID, StreamSchema, TIME},
     sort, store,
 };
@@ -66,7 +66,7 @@ pub(crate) struct EncodedFile {
     pub min_subject: i64,
     pub max_subject: i64,
     /// The file's rollups, encoded, for a compacted file.
-    pub rollups: Vec<(Width, Vec<u8>)>,
+    pub rollups: Vec<EncodedRollup>,
 }
 
 impl FileWriter {
@@ -167,8 +167,9 @@ pub(crate) async fn put(
     let object_store_id = uuid::Uuid::new_v4();
     let path = store::file_path(&schema.org_name, schema.name(), file.day, object_store_id);
     let size = file.bytes.len() as i64;
-    for (width, bytes) in file.rollups {
-        let rollup = store::rollup_path(path.as_ref(), width);
+    for rollup in file.rollups {
+        let bytes = rollup.bytes;
+        let rollup = store::rollup_path(path.as_ref(), rollup.width);
         store
             .put(&rollup, bytes.into())
             .await

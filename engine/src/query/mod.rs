@@ -35,7 +35,7 @@ pub(crate) use self::catalog_tables::Context;
 pub(crate) use self::placeholders::number_placeholders;
 pub use self::result::QueryStream;
 use self::stream_table::StreamTable;
-use crate::schema::StreamSchema;
+use crate::{rollup::Densities, schema::StreamSchema};
 
 pub(crate) const CATALOG_NAME: &str = "healthai";
 pub(crate) const STREAMS_SCHEMA: &str = "health";
@@ -93,7 +93,8 @@ pub(crate) struct SessionParts {
     pub store: ObjectStoreUrl,
     pub target_partitions: usize,
     pub aggregation_kernel: bool,
-    pub rollups: bool,
+    /// Present when aggregations may be answered from rollups.
+    pub rollups: Option<Arc<Densities>>,
     pub context: Context,
     /// Whether the session has the organization-wide `system` tables.
     pub system_tables: bool,
@@ -111,8 +112,8 @@ pub(crate) fn session(parts: SessionParts) -> SessionContext {
         } else {
             PhysicalOptimizer::new().rules
         });
-    if parts.rollups {
-        state = state.with_optimizer_rule(Arc::new(rollup::RollupRule));
+    if let Some(densities) = parts.rollups {
+        state = state.with_optimizer_rule(Arc::new(rollup::RollupRule { densities }));
     }
     let ctx = SessionContext::new_with_state(gapfill::install(state).build());
     ctx.register_udaf(rollup::approx_quantile());

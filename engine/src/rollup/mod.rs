@@ -15,6 +15,7 @@
 //! so filters and `date_bin`/`date_trunc` expressions on `time` mean the same on rollup
 //! rows as on raw rows when their bounds and widths are multiples of the rollup's width.
 
+mod density;
 pub(crate) mod sketch;
 
 use std::sync::Arc;
@@ -36,7 +37,7 @@ use parquet::{
     file::{metadata::SortingColumn, properties::WriterProperties},
 };
 
-pub(crate) use self::sketch::Sketch;
+pub(crate) use self::{density::Densities, sketch::Sketch};
 use crate::{
     Error, Result,
     schema::{SUBJECT_ID, StreamSchema, TIME},
@@ -591,15 +592,26 @@ impl FileRollups {
     }
 
     /// Each width's rollup, encoded as a Parquet file.
-    pub(crate) fn finish(self) -> Result<Vec<(Width, Vec<u8>)>> {
+    pub(crate) fn finish(self) -> Result<Vec<EncodedRollup>> {
         self.builders
             .into_iter()
             .map(|mut builder| {
                 let batch = builder.take(true)?;
-                Ok((builder.width, encode(&batch)?))
+                Ok(EncodedRollup {
+                    width: builder.width,
+                    rows: batch.num_rows() as u64,
+                    bytes: encode(&batch)?,
+                })
             })
             .collect()
     }
+}
+
+/// One width's rollup of a file, encoded.
+pub(crate) struct EncodedRollup {
+    pub width: Width,
+    pub rows: u64,
+    pub bytes: Vec<u8>,
 }
 
 fn encode(batch: &RecordBatch) -> Result<Vec<u8>> {

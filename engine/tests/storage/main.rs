@@ -49,6 +49,7 @@ on_both_backends! {
     query_path::bucketed_aggregates_match_a_reference_model,
     rollups::rollups_answer_as_the_raw_rows_do,
     rollups::rollups_follow_compaction_and_garbage_collection,
+    rollups::dense_minutes_are_answered_from_minute_rollups,
     gapfill::gapfill_fills_every_bucket_of_the_range,
     maintenance::compaction_keeps_every_reading,
     maintenance::concurrent_writers_with_compaction_running,

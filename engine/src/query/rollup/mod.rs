@@ -1,7 +1,8 @@
 //! Answering aggregations from rollups.
 //!
 //! [`RollupRule`], a logical optimizer rule, finds aggregations over a stream scan that a
-//! rollup can answer and rewrites them onto the rollup of the widest width that fits:
+//! rollup can answer and rewrites them onto the rollup of the widest width that fits, when
+//! that rollup summarizes enough readings per row to be worth reading (see [`Densities`]):
 //!
 //! - grouping only by `subject_id`, constants, and expressions of `time` through
 //!   `date_bin(<stride>, time[, origin])` or `date_trunc('minute'|'hour'|'day'|'week'|'month'|
@@ -45,13 +46,15 @@ pub(crate) use self::quantile::approx_quantile;
 use self::{quantile::approx_quantile_of_sketches, table::RollupTable};
 use super::stream_table::StreamTable;
 use crate::{
-    rollup::{FIRST_TIME, LAST_TIME, Part, ROWS, RollupSchema, Width},
+    rollup::{Densities, FIRST_TIME, LAST_TIME, Part, ROWS, RollupSchema, Width},
     schema::{SUBJECT_ID, TIME},
 };
 
 /// Rewrites aggregations a rollup can answer onto it; see the module documentation.
-#[derive(Debug, Default)]
-pub(crate) struct RollupRule;
+#[derive(Debug)]
+pub(crate) struct RollupRule {
+    pub densities: Arc<Densities>,
+}
 
 impl OptimizerRule for RollupRule {
     fn name(&self) -> &str {
@@ -74,7 +77,7 @@ impl OptimizerRule for RollupRule {
         let LogicalPlan::Aggregate(aggregate) = &plan else {
             return Ok(Transformed::no(plan));
         };
-        match rewrite(aggregate)? {
+        match rewrite(aggregate, &self.densities)? {
             Some(rewritten) => Ok(Transformed::yes(rewritten)),
             None => Ok(Transformed::no(plan)),
         }
@@ -114,7 +117,7 @@ struct Input {
     aggregates: Vec<Expr>,
 }
 
-fn rewrite(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
+fn rewrite(aggregate: &Aggregate, densities: &Densities) -> Result<Option<LogicalPlan>> {
     let Some(input) = look_through(aggregate)? else {
         return Ok(None);
     };
@@ -147,7 +150,8 @@ fn rewrite(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
     for predicate in &input.predicates {
         width = width.min(predicate_width(predicate));
     }
-    let Some(width) = width else {
+    // Narrower widths hold no more readings per row than the widest that fits.
+    let Some(width) = width.filter(|&w| densities.worth_reading(input.table.schema.id(), w)) else {
         return Ok(None);
     };
     let mut decomposed = Vec::with_capacity(input.aggregates.len());
