@@ -28,7 +28,7 @@ use crate::{Result, store::rollup_path};
 /// the workload benchmark (scale s): about one reading per bucket made the minute rollup
 /// 2.7× slower than the raw rows; 55 made the hour rollup 2.6× faster. Break-even lies near
 /// 2.4; the margin covers streams whose readings cluster unevenly.
-pub(crate) const MIN_READINGS_PER_ROW: f64 = 4.0;
+const MIN_READINGS_PER_ROW: f64 = 4.0;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Tally {
@@ -56,7 +56,7 @@ impl Densities {
     }
 
     /// Readings per rollup row of `stream` at `width`; `None` while nothing is known.
-    pub(crate) fn readings_per_row(&self, stream: StreamId, width: Width) -> Option<f64> {
+    fn readings_per_row(&self, stream: StreamId, width: Width) -> Option<f64> {
         let tallies = self.tallies.lock().unwrap_or_else(|e| e.into_inner());
         let tally = tallies.get(&(stream, width))?;
         (tally.rollup_rows > 0).then(|| tally.readings as f64 / tally.rollup_rows as f64)
