@@ -1,7 +1,7 @@
 //! Ordering a flush: rows sorted by day and the stream's sort key, one row per series key and
 //! time (the last to arrive wins), cut into one batch per UTC day.
 
-use std::{collections::HashMap, hash::Hash};
+use std::{collections::HashMap, hash::Hash, ops::Range};
 
 use arrow::{
     array::{Array, ArrayRef, AsArray, RecordBatch},
@@ -156,7 +156,58 @@ pub(crate) fn sort_and_split(
     batches: &[RecordBatch],
 ) -> Result<Vec<RecordBatch>> {
     let mut keys = row_keys(schema, batches);
-    keys.par_sort_unstable();
+    let days = match in_series_order(&keys) {
+        true => days_in_arrival_order(&keys),
+        false => {
+            keys.par_sort_unstable();
+            days_of_sorted(&keys)
+        }
+    };
+    let batch_refs: Vec<&RecordBatch> = batches.iter().collect();
+    let days = days
+        .into_par_iter()
+        .map(|rows| interleave_record_batch(&batch_refs, &rows))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(days)
+}
+
+/// Whether every row follows the one before in series order, without repeating a reading:
+/// the usual upload (one device's readings in time order, or an import already
+/// de-duplicated), which needs no sort, only cutting by day.
+fn in_series_order(keys: &[RowKey]) -> bool {
+    let series = |key: &RowKey| (key.1, key.2, key.3);
+    keys.windows(2)
+        .all(|pair| series(&pair[0]) < series(&pair[1]))
+}
+
+/// The rows of each day, (batch, row), for keys in series order: runs of one day, taken
+/// day by day in arrival order, keep that order.
+fn days_in_arrival_order(keys: &[RowKey]) -> Vec<Vec<(usize, usize)>> {
+    let mut runs: Vec<(i64, Range<usize>)> = Vec::new();
+    let mut start = 0;
+    while start < keys.len() {
+        let day = keys[start].0;
+        let end = keys[start..]
+            .iter()
+            .position(|k| k.0 != day)
+            .map_or(keys.len(), |run| start + run);
+        runs.push((day, start..end));
+        start = end;
+    }
+    runs.sort_by_key(|(day, _)| *day);
+    runs.chunk_by(|a, b| a.0 == b.0)
+        .map(|day| {
+            day.iter()
+                .flat_map(|(_, rows)| rows.clone())
+                .map(|i| (keys[i].4 as usize, keys[i].5 as usize))
+                .collect()
+        })
+        .collect()
+}
+
+/// The rows of each day, (batch, row), of sorted keys: of the versions of a reading, the
+/// last to arrive.
+fn days_of_sorted(keys: &[RowKey]) -> Vec<Vec<(usize, usize)>> {
     let mut day_ranges = Vec::new();
     let mut start = 0;
     while start < keys.len() {
@@ -165,21 +216,18 @@ pub(crate) fn sort_and_split(
         day_ranges.push(start..end);
         start = end;
     }
-    let batch_refs: Vec<&RecordBatch> = batches.iter().collect();
-    let days = day_ranges
+    day_ranges
         .into_par_iter()
         .map(|range| {
-            let kept: Vec<(usize, usize)> = range
+            range
                 .filter(|&i| {
                     keys.get(i + 1)
                         .is_none_or(|next| reading(&keys[i]) != reading(next))
                 })
                 .map(|i| (keys[i].4 as usize, keys[i].5 as usize))
-                .collect();
-            interleave_record_batch(&batch_refs, &kept)
+                .collect()
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(days)
+        .collect()
 }
 
 /// Whether consecutive rows of `batch` are in sort order and distinct.
@@ -303,6 +351,38 @@ mod tests {
         let grams = days[0].column(3).as_primitive::<Float64Type>().values();
         assert_eq!(grams.to_vec(), [1.0, 200.0, 150.0]);
         assert!(is_sorted_and_unique(&schema, &days[0]));
+    }
+
+    #[test]
+    fn rows_already_in_series_order_are_only_cut_by_day() {
+        let day = NANOS_PER_DAY;
+        let schema = heart_rate();
+        let first = readings(&[
+            (1, "watch", 5, 60.0),
+            (1, "watch", day + 5, 61.0),
+            (2, "watch", 7, 62.0),
+        ]);
+        let second = readings(&[(2, "watch", day + 1, 63.0), (2, "watch", day + 9, 64.0)]);
+        let batches = [first, second];
+        let keys = row_keys(&schema, &batches);
+        assert!(in_series_order(&keys));
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(days_in_arrival_order(&keys), days_of_sorted(&sorted));
+        let days = sort_and_split(&schema, &batches).unwrap();
+        assert_eq!(
+            days.iter().map(contents).collect::<Vec<_>>(),
+            [
+                vec![(1, "watch".into(), 5, 60.0), (2, "watch".into(), 7, 62.0)],
+                vec![
+                    (1, "watch".into(), day + 5, 61.0),
+                    (2, "watch".into(), day + 1, 63.0),
+                    (2, "watch".into(), day + 9, 64.0),
+                ],
+            ]
+        );
+        let repeated = readings(&[(1, "watch", 5, 60.0), (1, "watch", 5, 66.0)]);
+        assert!(!in_series_order(&row_keys(&schema, &[repeated])));
     }
 
     #[test]
