@@ -183,23 +183,13 @@ fn in_series_order(keys: &[RowKey]) -> bool {
 /// The rows of each day, (batch, row), for keys in series order: runs of one day, taken
 /// day by day in arrival order, keep that order.
 fn days_in_arrival_order(keys: &[RowKey]) -> Vec<Vec<(usize, usize)>> {
-    let mut runs: Vec<(i64, Range<usize>)> = Vec::new();
-    let mut start = 0;
-    while start < keys.len() {
-        let day = keys[start].0;
-        let end = keys[start..]
-            .iter()
-            .position(|k| k.0 != day)
-            .map_or(keys.len(), |run| start + run);
-        runs.push((day, start..end));
-        start = end;
-    }
+    let mut runs = day_runs(keys);
     runs.sort_by_key(|(day, _)| *day);
     runs.chunk_by(|a, b| a.0 == b.0)
         .map(|day| {
             day.iter()
                 .flat_map(|(_, rows)| rows.clone())
-                .map(|i| (keys[i].4 as usize, keys[i].5 as usize))
+                .map(|i| arrival(&keys[i]))
                 .collect()
         })
         .collect()
@@ -208,26 +198,34 @@ fn days_in_arrival_order(keys: &[RowKey]) -> Vec<Vec<(usize, usize)>> {
 /// The rows of each day, (batch, row), of sorted keys: of the versions of a reading, the
 /// last to arrive.
 fn days_of_sorted(keys: &[RowKey]) -> Vec<Vec<(usize, usize)>> {
-    let mut day_ranges = Vec::new();
-    let mut start = 0;
-    while start < keys.len() {
-        let day = keys[start].0;
-        let end = start + keys[start..].partition_point(|k| k.0 == day);
-        day_ranges.push(start..end);
-        start = end;
-    }
-    day_ranges
+    day_runs(keys)
         .into_par_iter()
-        .map(|range| {
-            range
-                .filter(|&i| {
-                    keys.get(i + 1)
-                        .is_none_or(|next| reading(&keys[i]) != reading(next))
-                })
-                .map(|i| (keys[i].4 as usize, keys[i].5 as usize))
-                .collect()
+        .map(|(_, rows)| {
+            rows.filter(|&i| {
+                keys.get(i + 1)
+                    .is_none_or(|next| reading(&keys[i]) != reading(next))
+            })
+            .map(|i| arrival(&keys[i]))
+            .collect()
         })
         .collect()
+}
+
+/// Each stretch of consecutive keys of one day, with that day.
+fn day_runs(keys: &[RowKey]) -> Vec<(i64, Range<usize>)> {
+    let mut start = 0;
+    keys.chunk_by(|a, b| a.0 == b.0)
+        .map(|run| {
+            let rows = start..start + run.len();
+            start = rows.end;
+            (run[0].0, rows)
+        })
+        .collect()
+}
+
+/// Where a row came from: (batch, row).
+fn arrival(key: &RowKey) -> (usize, usize) {
+    (key.4 as usize, key.5 as usize)
 }
 
 /// Whether consecutive rows of `batch` are in sort order and distinct.
