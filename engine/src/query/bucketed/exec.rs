@@ -15,7 +15,10 @@ use arrow::{
 };
 use datafusion::{
     common::{DataFusionError, Result, runtime::SpawnedTask, tree_node::TreeNodeRecursion},
-    execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext},
+    execution::{
+        RecordBatchStream, SendableRecordBatchStream, TaskContext,
+        memory_pool::{MemoryConsumer, MemoryReservation},
+    },
     physical_expr::{
         EquivalenceProperties, LexOrdering, OrderingRequirements, Partitioning, PhysicalExpr,
         PhysicalSortExpr, expressions::Column,
@@ -28,7 +31,7 @@ use datafusion::{
     },
 };
 use futures::{Stream, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::kernel::{Grouper, Groups, Plan, State, origin_display};
 
@@ -206,6 +209,10 @@ impl ExecutionPlan for BucketedAggregateExec {
                 baseline,
             }));
         }
+        let run_ahead = Arc::new(RunAhead {
+            reservation: MemoryConsumer::new("BucketedAggregateExec run-ahead")
+                .register(context.memory_pool()),
+        });
         let mut sources = Vec::with_capacity(partitions);
         for index in 0..partitions {
             let input = self.input.execute(index, context.clone())?;
@@ -213,6 +220,7 @@ impl ExecutionPlan for BucketedAggregateExec {
                 input,
                 self.plan.clone(),
                 chunk_size,
+                run_ahead.clone(),
                 baseline.elapsed_compute().clone(),
             ));
         }
@@ -306,11 +314,68 @@ impl RecordBatchStream for SortedStream {
 struct Chunk {
     groups: Groups,
     batch: RecordBatch,
+    /// Where the chunk waits until the merge is done with it; freed with the chunk.
+    _slot: Slot,
+}
+
+/// Chunks a partition may hold that the merge has not taken yet, whatever the budget: the
+/// merge needs every partition's next group to go on, so each must always be able to send it.
+const OWN_SLOTS: usize = 2;
+
+/// At most this much of a query's memory holds chunks beyond the partitions' own slots.
+const RUN_AHEAD_BYTES: usize = 256 << 20;
+
+/// Room for partitions to run ahead of the merge. The merge takes groups in key order: while
+/// it drains one partition, the others would wait for it with nowhere to put their finished
+/// chunks, and partitions over consecutive ranges of subjects would be aggregated one after
+/// the other instead of in parallel. Chunks beyond a partition's own slots are reserved from
+/// the query's memory pool, up to [`RUN_AHEAD_BYTES`] for all partitions together.
+struct RunAhead {
+    reservation: MemoryReservation,
+}
+
+impl RunAhead {
+    fn try_hold(self: &Arc<Self>, bytes: usize) -> Option<Slot> {
+        if self.reservation.size() + bytes > RUN_AHEAD_BYTES {
+            return None;
+        }
+        self.reservation.try_grow(bytes).ok()?;
+        Some(Slot::RunAhead {
+            budget: self.clone(),
+            bytes,
+        })
+    }
+}
+
+enum Slot {
+    /// Given back to the partition when the chunk is dropped.
+    Own {
+        _permit: OwnedSemaphorePermit,
+    },
+    RunAhead {
+        budget: Arc<RunAhead>,
+        bytes: usize,
+    },
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Slot::RunAhead { budget, bytes } = self {
+            budget.reservation.shrink(*bytes);
+        }
+    }
+}
+
+impl Chunk {
+    /// Memory the chunk holds while it waits: its groups' vectors and its rows.
+    fn bytes(groups: &Groups, batch: &RecordBatch) -> usize {
+        groups.memory_size() + batch.get_array_memory_size()
+    }
 }
 
 /// One input partition aggregated in its own task, its completed groups arriving in order.
 struct Source {
-    receiver: mpsc::Receiver<Result<Chunk>>,
+    receiver: mpsc::UnboundedReceiver<Result<Chunk>>,
     /// Chunks merged, back to the task to be filled again.
     spent: mpsc::UnboundedSender<Groups>,
     task: Option<SpawnedTask<()>>,
@@ -323,10 +388,12 @@ impl Source {
         mut input: SendableRecordBatchStream,
         plan: Arc<Plan>,
         chunk_size: usize,
+        run_ahead: Arc<RunAhead>,
         elapsed_compute: datafusion::physical_plan::metrics::Time,
     ) -> Self {
         let mut grouper = Grouper::new(plan.clone(), chunk_size);
-        let (sender, receiver) = mpsc::channel(2);
+        let own_slots = Arc::new(Semaphore::new(OWN_SLOTS));
+        let (sender, receiver) = mpsc::unbounded_channel();
         let (spent, mut spent_chunks) = mpsc::unbounded_channel();
         let task = SpawnedTask::spawn(async move {
             let aggregated: Result<()> = async {
@@ -351,7 +418,28 @@ impl Source {
                             let _timer = elapsed_compute.timer();
                             plan.finish(&groups)?
                         };
-                        if sender.send(Ok(Chunk { groups, batch })).await.is_err() {
+                        let bytes = Chunk::bytes(&groups, &batch);
+                        let slot = match own_slots.clone().try_acquire_owned() {
+                            Ok(permit) => Slot::Own { _permit: permit },
+                            Err(_) => match run_ahead.try_hold(bytes) {
+                                Some(slot) => slot,
+                                None => Slot::Own {
+                                    _permit: own_slots.clone().acquire_owned().await.map_err(
+                                        |_| {
+                                            DataFusionError::Internal(
+                                                "a partition's chunk slots were closed".into(),
+                                            )
+                                        },
+                                    )?,
+                                },
+                            },
+                        };
+                        let chunk = Chunk {
+                            groups,
+                            batch,
+                            _slot: slot,
+                        };
+                        if sender.send(Ok(chunk)).is_err() {
                             // The query was dropped.
                             return Ok(());
                         }
@@ -362,7 +450,7 @@ impl Source {
             .await;
             if let Err(error) = aggregated {
                 // Nobody to tell if the receiver is gone.
-                let _ = sender.send(Err(error)).await;
+                let _ = sender.send(Err(error));
             }
         });
         Source {

@@ -621,6 +621,12 @@ impl Groups {
         self.subjects.len()
     }
 
+    /// Bytes the vectors hold, capacity included.
+    pub(crate) fn memory_size(&self) -> usize {
+        (self.subjects.capacity() + self.buckets.capacity()) * mem::size_of::<i64>()
+            + self.states.capacity() * mem::size_of::<State>()
+    }
+
     fn clear(&mut self) {
         self.subjects.clear();
         self.buckets.clear();

@@ -12,12 +12,16 @@ use arrow::{
     util::pretty::pretty_format_batches,
 };
 use datafusion::{
-    catalog::MemTable,
+    catalog::{MemTable, streaming::StreamingTable},
     common::ScalarValue,
-    execution::SessionStateBuilder,
-    physical_plan::{ExecutionPlan, displayable},
+    execution::{SendableRecordBatchStream, SessionStateBuilder, TaskContext},
+    physical_plan::{
+        ExecutionPlan, displayable, stream::RecordBatchStreamAdapter, streaming::PartitionStream,
+    },
     prelude::{SessionConfig, SessionContext, col},
 };
+use futures::StreamExt;
+use tokio::sync::Notify;
 
 use super::kernel::Bucketing;
 use crate::query::physical_optimizer_rules;
@@ -405,6 +409,105 @@ async fn groups_split_between_batches_and_partitions_are_folded_together() {
         );
         compare(sql, partitions, true, 8192).await;
     }
+}
+
+/// A partition whose rows come only after `wait` is notified, and that notifies `done` once
+/// all its rows were read.
+#[derive(Debug)]
+struct Gated {
+    batches: Vec<RecordBatch>,
+    wait: Option<Arc<Notify>>,
+    done: Option<Arc<Notify>>,
+}
+
+impl PartitionStream for Gated {
+    fn schema(&self) -> &SchemaRef {
+        self.batches[0].schema_ref()
+    }
+
+    fn execute(&self, _: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (wait, done) = (self.wait.clone(), self.done.clone());
+        let opened = futures::stream::once(async move {
+            if let Some(wait) = wait {
+                wait.notified().await;
+            }
+        });
+        let rows = futures::stream::iter(self.batches.clone().into_iter().map(Ok));
+        let ended = futures::stream::once(async move {
+            if let Some(done) = done {
+                done.notify_one();
+            }
+        });
+        let stream = opened
+            .filter_map(|()| async { None })
+            .chain(rows)
+            .chain(ended.filter_map(|()| async { None }));
+        Box::pin(RecordBatchStreamAdapter::new(schema(), stream))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_of_later_subjects_run_ahead_of_the_merge() {
+    // The merge takes subject 1's groups first. Its partition here only starts once the
+    // partition of subject 2 was read to its end: a partition that could hold no more than a
+    // few finished chunks before the merge takes them would wait forever.
+    let minutes = |subject: i64| Rows {
+        subjects: vec![subject; 200],
+        times: (0..200).map(|i| i * 60 * SECOND).collect(),
+        bpm: vec![Some(60.0); 200],
+        steps: vec![None; 200],
+    };
+    let (first, second) = (minutes(1), minutes(2));
+    let batches = |rows: &Rows| -> Vec<RecordBatch> {
+        (0..20)
+            .map(|b| rows.batch(&(b * 10..(b + 1) * 10).collect::<Vec<_>>()))
+            .collect()
+    };
+    let second_read = Arc::new(Notify::new());
+    let partitions: Vec<Arc<dyn PartitionStream>> = vec![
+        Arc::new(Gated {
+            batches: batches(&first),
+            wait: Some(second_read.clone()),
+            done: None,
+        }),
+        Arc::new(Gated {
+            batches: batches(&second),
+            wait: None,
+            done: Some(second_read),
+        }),
+    ];
+    let table = StreamingTable::try_new(schema(), partitions)
+        .unwrap()
+        .with_sort_order(vec![
+            col("subject_id").sort(true, false),
+            col("time").sort(true, false),
+        ]);
+    let config = SessionConfig::new()
+        .with_target_partitions(2)
+        .with_batch_size(8);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_physical_optimizer_rules(physical_optimizer_rules())
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    ctx.register_table("hr", Arc::new(table)).unwrap();
+    let sql = "SELECT subject_id, date_bin(INTERVAL '1 minute', time) AS b, count(*) FROM hr \
+               GROUP BY subject_id, b";
+    let (plan, _, batches) = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        plan_and_rows(&ctx, sql),
+    )
+    .await
+    .expect("the partition of subject 2 waited for the merge");
+    assert!(plan.contains("BucketedAggregateExec"), "{plan}");
+    let rows = cells(&batches[0].schema(), &batches);
+    assert_eq!(rows.len(), 400);
+    assert_eq!(rows[0][..3], [Cell::Int(1), Cell::Int(0), Cell::Int(1)]);
+    assert_eq!(
+        rows[399][..3],
+        [Cell::Int(2), Cell::Int(199 * 60 * SECOND), Cell::Int(1)]
+    );
 }
 
 #[tokio::test]
