@@ -98,8 +98,8 @@ impl Function {
     }
 
     /// Folds `other` (later rows of the same group, or the same group from another
-    /// partition) into `into`.
-    #[inline]
+    /// partition) into `into`. Inlined: into a new, empty state it folds down to a copy.
+    #[inline(always)]
     fn merge(self, into: &mut State, other: &State) {
         if other.count == 0 {
             return;
@@ -827,113 +827,69 @@ fn retyped(array: Int64Array, data_type: &DataType) -> Result<ArrayRef> {
 /// The aggregation of one input partition, batch after batch.
 pub(crate) struct Grouper {
     plan: Arc<Plan>,
-    /// The group whose rows may continue in the next batch.
+    /// The group whose rows may continue in the next batch: the last one of `completed`.
     open: Option<(i64, i64)>,
-    open_states: Vec<State>,
     /// (subject, time) of the last row folded in, to check the input order.
     last_row: Option<(i64, i64)>,
+    /// Groups so far, the open one last.
     completed: Groups,
     ready: VecDeque<Groups>,
     /// Chunks already turned into rows, kept for their memory: a fresh megabyte per chunk
     /// costs more in page faults than the aggregation itself.
     spare: Vec<Groups>,
     chunk_size: usize,
-    /// Reused per batch: the runs found, the argument values, and per run their summaries.
-    runs: Vec<Run>,
+    /// Reused per batch: the argument values, and per run their summaries.
     values: Vec<Values>,
     summaries: Vec<Summary>,
-}
-
-#[derive(Debug, Clone)]
-struct Run {
-    rows: Range<usize>,
-    key: (i64, i64),
+    /// Whether the CPU has AVX2, for the order check of each run.
+    avx2: bool,
 }
 
 impl Grouper {
     pub(crate) fn new(plan: Arc<Plan>, chunk_size: usize) -> Self {
-        let width = plan.aggregates.len();
         let chunk_size = chunk_size.max(1);
         Grouper {
             open: None,
-            open_states: vec![State::default(); width],
             last_row: None,
             // Grown as needed: short queries have a few groups, not a chunk's worth.
             completed: Groups::default(),
             ready: VecDeque::new(),
             spare: Vec::new(),
             chunk_size,
-            runs: Vec::new(),
             values: Vec::new(),
             summaries: vec![Summary::default(); plan.arguments.len()],
+            avx2: has_avx2(),
             plan,
         }
     }
 
     /// Folds a batch in; groups it completes become available from [`Self::take_ready`].
+    ///
+    /// One pass: each run is found, checked to be in order and summarized while its rows are
+    /// in the cache. The input must be sorted by (subject, time): a row that comes before the
+    /// previous one is an error, never a wrong answer.
     pub(crate) fn push(&mut self, batch: &RecordBatch) -> Result<()> {
-        if batch.num_rows() == 0 {
+        let len = batch.num_rows();
+        if len == 0 {
             return Ok(());
         }
         let plan = self.plan.clone();
         let subjects = i64_column(batch, plan.subject)?;
         let times = i64_column(batch, plan.time)?;
-        let times = times.values();
-        self.find_runs(subjects.values(), times)?;
+        let (subjects, times) = (subjects.values().as_ref(), times.values().as_ref());
         self.values.clear();
         for argument in &plan.arguments {
             self.values.push(Values::evaluate(argument, batch)?);
         }
-        let runs = mem::take(&mut self.runs);
-        for run in &runs {
-            if self.open != Some(run.key) {
-                self.close_open_group();
-                self.open = Some(run.key);
-            }
-            for ((argument, values), summary) in plan
-                .arguments
-                .iter()
-                .zip(&self.values)
-                .zip(&mut self.summaries)
-            {
-                *summary = values.summarize(run.rows.clone(), argument.needs);
-            }
-            let rows = run.rows.len() as i64;
-            let (first, last) = (run.rows.start, run.rows.end - 1);
-            for (aggregate, state) in plan.aggregates.iter().zip(&mut self.open_states) {
-                let values = &self.values[aggregate.argument];
-                let run_state = match aggregate.function {
-                    Function::First(_) => values.row_state(first, rows, times[first]),
-                    Function::Last(_) => values.row_state(last, rows, times[last]),
-                    function => self.summaries[aggregate.argument].state(function),
-                };
-                aggregate.function.merge(state, &run_state);
-            }
-        }
-        self.runs = runs;
-        Ok(())
-    }
-
-    /// Cuts the batch into runs of one key. The input must be sorted by (subject, time):
-    /// a row that comes before the previous one is an error, never a wrong answer.
-    fn find_runs(&mut self, subjects: &[i64], times: &[i64]) -> Result<()> {
-        self.runs.clear();
-        let len = subjects.len();
-        if let Some(last_row) = self.last_row
-            && (subjects[0], times[0]) < last_row
-        {
-            return Err(unsorted(last_row, (subjects[0], times[0])));
-        }
-        if let Some(row) = first_unsorted(subjects, times) {
-            return Err(unsorted(
-                (subjects[row - 1], times[row - 1]),
-                (subjects[row], times[row]),
-            ));
-        }
-        let bucketing = self.plan.bucketing;
+        let bucketing = plan.bucketing;
         let mut start = 0;
         while start < len {
             let (subject, time) = (subjects[start], times[start]);
+            if let Some(previous) = self.last_row
+                && (subject, time) < previous
+            {
+                return Err(unsorted(previous, (subject, time)));
+            }
             let Some(bucket) = bucketing.bucket(time) else {
                 return exec_err!(
                     "date_bin of time {time} with stride {} ns and origin {} overflows",
@@ -946,31 +902,79 @@ impl Grouper {
             let end = start
                 + 1
                 + leading_in_group(&subjects[start + 1..], &times[start + 1..], subject, last);
-            self.runs.push(Run {
-                rows: start..end,
-                key: (subject, bucket),
-            });
+            let rows = start..end;
+            // The search skips whole blocks on the strength of their last row, which only
+            // holds for rows in order: check the rows it took.
+            if !run_in_order(&subjects[rows.clone()], &times[rows.clone()], self.avx2) {
+                return Err(
+                    match first_unsorted(&subjects[rows.clone()], &times[rows.clone()]) {
+                        Some(row) => unsorted(
+                            (subjects[start + row - 1], times[start + row - 1]),
+                            (subjects[start + row], times[start + row]),
+                        ),
+                        None => DataFusionError::Internal(format!(
+                            "BucketedAggregateExec: rows {start}..{end} were taken as one group \
+                         but are not"
+                        )),
+                    },
+                );
+            }
+            self.fold_run(&plan, rows, (subject, bucket), times);
+            self.last_row = Some((subjects[end - 1], times[end - 1]));
             start = end;
         }
-        self.last_row = Some((subjects[len - 1], times[len - 1]));
         Ok(())
     }
 
-    fn close_open_group(&mut self) {
-        let Some(key) = self.open.take() else {
-            return;
+    /// Folds the rows of one run into the open group, or starts a group with them.
+    fn fold_run(&mut self, plan: &Plan, rows: Range<usize>, key: (i64, i64), times: &[i64]) {
+        for ((argument, values), summary) in plan
+            .arguments
+            .iter()
+            .zip(&self.values)
+            .zip(&mut self.summaries)
+        {
+            *summary = values.summarize(rows.clone(), argument.needs);
+        }
+        let count = rows.len() as i64;
+        let (first, last) = (rows.start, rows.end - 1);
+        let run_state = |aggregate: &Aggregate| {
+            let values = &self.values[aggregate.argument];
+            match aggregate.function {
+                Function::First(_) => values.row_state(first, count, times[first]),
+                Function::Last(_) => values.row_state(last, count, times[last]),
+                function => self.summaries[aggregate.argument].state(function),
+            }
         };
-        self.completed.push(key, &self.open_states);
-        self.open_states.fill(State::default());
+        let width = plan.aggregates.len();
+        if self.open == Some(key) {
+            // The group went on from the previous batch.
+            let open = self.completed.states.len() - width;
+            for (aggregate, state) in plan
+                .aggregates
+                .iter()
+                .zip(&mut self.completed.states[open..])
+            {
+                aggregate.function.merge(state, &run_state(aggregate));
+            }
+            return;
+        }
         if self.completed.len() >= self.chunk_size {
-            // One full chunk says more will follow.
-            let width = self.plan.aggregates.len();
+            // The open group is complete: a full chunk says more will follow.
             let next = self
                 .spare
                 .pop()
                 .unwrap_or_else(|| Groups::with_capacity(self.chunk_size, width));
             let full = mem::replace(&mut self.completed, next);
             self.ready.push_back(full);
+        }
+        self.open = Some(key);
+        self.completed.subjects.push(key.0);
+        self.completed.buckets.push(key.1);
+        for aggregate in &plan.aggregates {
+            let mut state = State::default();
+            aggregate.function.merge(&mut state, &run_state(aggregate));
+            self.completed.states.push(state);
         }
     }
 
@@ -990,7 +994,7 @@ impl Grouper {
 
     /// Completes the last group after the input ended; the rest comes from `take_ready`.
     pub(crate) fn finish(&mut self) {
-        self.close_open_group();
+        self.open = None;
         if !self.completed.is_empty() {
             let rest = mem::take(&mut self.completed);
             self.ready.push_back(rest);
@@ -998,13 +1002,16 @@ impl Grouper {
     }
 }
 
-/// The first row that comes before its predecessor in (subject, time) order, if any: one
-/// pass without branches over the two columns, then, only when it fails, a search for the
-/// row to name.
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// The first row that comes before its predecessor in (subject, time) order, if any, to
+/// name it in the error.
 fn first_unsorted(subjects: &[i64], times: &[i64]) -> Option<usize> {
-    if !any_unsorted(subjects, times) {
-        return None;
-    }
     subjects
         .windows(2)
         .zip(times.windows(2))
@@ -1012,38 +1019,40 @@ fn first_unsorted(subjects: &[i64], times: &[i64]) -> Option<usize> {
         .map(|pair| pair + 1)
 }
 
-/// Whether any row comes before its predecessor. This pass reads every row the kernel is
-/// given, and 64-bit comparisons only vectorize from SSE4.2 on, which the baseline x86-64
-/// target lacks: where the CPU has AVX2, the same loop runs compiled for it.
-fn any_unsorted(subjects: &[i64], times: &[i64]) -> bool {
+/// Whether the rows of a run all have its first row's subject and times that never go
+/// back. This reads every row the kernel is given, and 64-bit comparisons only vectorize
+/// from SSE4.2 on, which the baseline x86-64 target lacks: where the CPU has AVX2, the same
+/// loop runs compiled for it.
+fn run_in_order(subjects: &[i64], times: &[i64], avx2: bool) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, as checked just above.
-        return unsafe { any_unsorted_avx2(subjects, times) };
+    if avx2 {
+        // SAFETY: `avx2` says the CPU has AVX2 (`has_avx2`).
+        return unsafe { run_in_order_avx2(subjects, times) };
     }
-    any_unsorted_in(subjects, times)
+    let _ = avx2;
+    run_in_order_in(subjects, times)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn any_unsorted_avx2(subjects: &[i64], times: &[i64]) -> bool {
-    any_unsorted_in(subjects, times)
+fn run_in_order_avx2(subjects: &[i64], times: &[i64]) -> bool {
+    run_in_order_in(subjects, times)
 }
 
 #[inline(always)]
-fn any_unsorted_in(subjects: &[i64], times: &[i64]) -> bool {
+fn run_in_order_in(subjects: &[i64], times: &[i64]) -> bool {
     let rows = subjects.len().min(times.len());
     if rows < 2 {
-        return false;
+        return true;
     }
-    let (previous_subjects, next_subjects) = (&subjects[..rows - 1], &subjects[1..rows]);
+    let subject = subjects[0];
     let (previous_times, next_times) = (&times[..rows - 1], &times[1..rows]);
-    let mut any = false;
+    let next_subjects = &subjects[1..rows];
+    let mut in_order = true;
     for i in 0..rows - 1 {
-        any |= (next_subjects[i] < previous_subjects[i])
-            | ((next_subjects[i] == previous_subjects[i]) & (next_times[i] < previous_times[i]));
+        in_order &= (next_subjects[i] == subject) & (next_times[i] >= previous_times[i]);
     }
-    any
+    in_order
 }
 
 /// How many leading rows belong to `subject` at or before `last`. The rows are sorted by
@@ -1151,5 +1160,12 @@ mod tests {
         assert_eq!(first_unsorted(&subjects, &times), None);
         assert_eq!(first_unsorted(&[1, 1, 1], &[5, 6, 5]), Some(2));
         assert_eq!(first_unsorted(&[2, 1], &[0, 9]), Some(1));
+        for avx2 in [false, has_avx2()] {
+            assert!(run_in_order(&subjects[..11], &times[..11], avx2));
+            assert!(run_in_order(&[4, 4, 4], &[5, 5, 6], avx2));
+            // Another subject inside a block, or a time that goes back.
+            assert!(!run_in_order(&[1, 1, 2, 1], &[0, 1, 2, 3], avx2));
+            assert!(!run_in_order(&[1, 1, 1, 1, 1], &[0, 1, 3, 2, 4], avx2));
+        }
     }
 }

@@ -494,12 +494,10 @@ async fn partitions_of_later_subjects_run_ahead_of_the_merge() {
     ctx.register_table("hr", Arc::new(table)).unwrap();
     let sql = "SELECT subject_id, date_bin(INTERVAL '1 minute', time) AS b, count(*) FROM hr \
                GROUP BY subject_id, b";
-    let (plan, _, batches) = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        plan_and_rows(&ctx, sql),
-    )
-    .await
-    .expect("the partition of subject 2 waited for the merge");
+    let (plan, _, batches) =
+        tokio::time::timeout(std::time::Duration::from_secs(30), plan_and_rows(&ctx, sql))
+            .await
+            .expect("the partition of subject 2 waited for the merge");
     assert!(plan.contains("BucketedAggregateExec"), "{plan}");
     let rows = cells(&batches[0].schema(), &batches);
     assert_eq!(rows.len(), 400);
@@ -681,20 +679,33 @@ async fn unsupported_shapes_keep_datafusions_plan() {
 
 #[tokio::test]
 async fn input_that_is_not_sorted_as_declared_is_an_error() {
-    let rows = Rows {
-        subjects: vec![1, 1, 1],
-        times: vec![2 * SECOND, SECOND, 3 * SECOND],
-        bpm: vec![Some(1.0), Some(2.0), Some(3.0)],
-        steps: vec![None; 3],
-    };
-    let ctx = context(true, vec![vec![rows.batch(&[0, 1, 2])]], true, 8192);
-    let sql = "SELECT subject_id, date_bin(INTERVAL '1 minute', time) AS b, \
-               first_value(bpm ORDER BY time) FROM hr GROUP BY subject_id, b";
-    let error = ctx.sql(sql).await.unwrap().collect().await.unwrap_err();
-    assert!(
-        error.to_string().contains("not sorted by subject and time"),
-        "{error}"
-    );
+    // A time that goes back; another subject inside a block of rows the run search skips
+    // on the strength of the block's last row (and `count` would not notice either).
+    let inputs = [
+        (vec![1, 1, 1], vec![2 * SECOND, SECOND, 3 * SECOND]),
+        (
+            vec![1, 1, 1, 2, 1, 1, 1, 1, 1, 1],
+            (0..10).map(|i| i * SECOND).collect(),
+        ),
+    ];
+    for (subjects, times) in inputs {
+        let len = subjects.len();
+        let rows = Rows {
+            subjects,
+            times,
+            bpm: vec![Some(1.0); len],
+            steps: vec![None; len],
+        };
+        let all: Vec<usize> = (0..len).collect();
+        let ctx = context(true, vec![vec![rows.batch(&all)]], true, 8192);
+        let sql = "SELECT subject_id, date_bin(INTERVAL '1 minute', time) AS b, count(*), \
+                   first_value(bpm ORDER BY time) FROM hr GROUP BY subject_id, b";
+        let error = ctx.sql(sql).await.unwrap().collect().await.unwrap_err();
+        assert!(
+            error.to_string().contains("not sorted by subject and time"),
+            "{error}"
+        );
+    }
 }
 
 #[test]
