@@ -323,7 +323,7 @@ struct Chunk {
 const OWN_SLOTS: usize = 2;
 
 /// At most this much of a query's memory holds chunks beyond the partitions' own slots.
-const RUN_AHEAD_BYTES: usize = 256 << 20;
+const RUN_AHEAD_BYTES: usize = 32 << 20;
 
 /// Room for partitions to run ahead of the merge. The merge takes groups in key order: while
 /// it drains one partition, the others would wait for it with nowhere to put their finished
