@@ -156,12 +156,11 @@ pub(crate) fn sort_and_split(
     batches: &[RecordBatch],
 ) -> Result<Vec<RecordBatch>> {
     let mut keys = row_keys(schema, batches);
-    let days = match in_series_order(&keys) {
-        true => days_in_arrival_order(&keys),
-        false => {
-            keys.par_sort_unstable();
-            days_of_sorted(&keys)
-        }
+    let days = if in_series_order(&keys) {
+        days_in_arrival_order(&keys)
+    } else {
+        keys.par_sort_unstable();
+        days_of_sorted(&keys)
     };
     let batch_refs: Vec<&RecordBatch> = batches.iter().collect();
     let days = days

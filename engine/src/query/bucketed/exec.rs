@@ -358,6 +358,23 @@ enum Slot {
     },
 }
 
+impl Slot {
+    /// One of the partition's own slots if one is free, else room in the run-ahead budget,
+    /// else the wait for an own slot.
+    async fn take(own: &Arc<Semaphore>, run_ahead: &Arc<RunAhead>, bytes: usize) -> Result<Slot> {
+        if let Ok(permit) = own.clone().try_acquire_owned() {
+            return Ok(Slot::Own { _permit: permit });
+        }
+        if let Some(slot) = run_ahead.try_hold(bytes) {
+            return Ok(slot);
+        }
+        let permit = own.clone().acquire_owned().await.map_err(|_| {
+            DataFusionError::Internal("a partition's chunk slots were closed".into())
+        })?;
+        Ok(Slot::Own { _permit: permit })
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         if let Slot::RunAhead { budget, bytes } = self {
@@ -419,21 +436,7 @@ impl Source {
                             plan.finish(&groups)?
                         };
                         let bytes = Chunk::bytes(&groups, &batch);
-                        let slot = match own_slots.clone().try_acquire_owned() {
-                            Ok(permit) => Slot::Own { _permit: permit },
-                            Err(_) => match run_ahead.try_hold(bytes) {
-                                Some(slot) => slot,
-                                None => Slot::Own {
-                                    _permit: own_slots.clone().acquire_owned().await.map_err(
-                                        |_| {
-                                            DataFusionError::Internal(
-                                                "a partition's chunk slots were closed".into(),
-                                            )
-                                        },
-                                    )?,
-                                },
-                            },
-                        };
+                        let slot = Slot::take(&own_slots, &run_ahead, bytes).await?;
                         let chunk = Chunk {
                             groups,
                             batch,

@@ -1029,6 +1029,7 @@ fn run_in_order(subjects: &[i64], times: &[i64], avx2: bool) -> bool {
         // SAFETY: `avx2` says the CPU has AVX2 (`has_avx2`).
         return unsafe { run_in_order_avx2(subjects, times) };
     }
+    #[cfg(not(target_arch = "x86_64"))]
     let _ = avx2;
     run_in_order_in(subjects, times)
 }
