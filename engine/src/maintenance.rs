@@ -166,6 +166,7 @@ impl Engine {
             projection: None,
             predicate: None,
             key_predicate: None,
+            reader: None,
         }
         .merged()?;
         // Compaction also removes what erasures may have missed (a write racing a request).
@@ -493,6 +494,7 @@ impl Engine {
             projection: None,
             predicate: None,
             key_predicate: None,
+            reader: None,
         }
         .plan()?;
         let context = SessionContext::new_with_config_rt(session_config(1), self.runtime().clone());

@@ -21,11 +21,14 @@ use datafusion::{
     },
     datasource::{
         listing::PartitionedFile,
-        physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource},
+        physical_plan::{
+            FileGroup, FileScanConfigBuilder, ParquetFileReaderFactory, ParquetSource,
+            parquet::CachedParquetFileReaderFactory,
+        },
         source::DataSourceExec,
         table_schema::TableSchema,
     },
-    execution::object_store::ObjectStoreUrl,
+    execution::{object_store::ObjectStoreUrl, runtime_env::RuntimeEnv},
     physical_expr::{LexOrdering, PhysicalExpr, PhysicalSortExpr, expressions::Column},
     physical_plan::{
         ExecutionPlan,
@@ -54,6 +57,23 @@ pub(crate) struct FileScan<'a> {
     pub predicate: Option<Arc<dyn PhysicalExpr>>,
     /// For pruning files that are merged: a predicate on key and time columns only.
     pub key_predicate: Option<Arc<dyn PhysicalExpr>>,
+    /// How files are opened; `None` reads each footer afresh (maintenance, whose files are
+    /// about to be replaced, so remembering them would only evict what queries use).
+    pub reader: Option<Arc<dyn ParquetFileReaderFactory>>,
+}
+
+/// A reader that keeps each file's footer and page index in the runtime's metadata cache.
+/// A file is never rewritten at its path (every data file and its rollups are named by a
+/// fresh UUID), so what was read once stays true; a point query then reads only the pages
+/// it needs instead of the footer, its statistics and the page index of a day first.
+pub(crate) fn cached_reader(
+    runtime: &RuntimeEnv,
+    store: &ObjectStoreUrl,
+) -> Result<Arc<dyn ParquetFileReaderFactory>> {
+    Ok(Arc::new(CachedParquetFileReaderFactory::new(
+        runtime.object_store(store)?,
+        runtime.cache_manager.get_file_metadata_cache(),
+    )))
 }
 
 impl FileScan<'_> {
@@ -116,14 +136,26 @@ impl FileScan<'_> {
             .collect()
     }
 
+    fn source(
+        &self,
+        schema: impl Into<TableSchema>,
+        predicate: &Option<Arc<dyn PhysicalExpr>>,
+    ) -> ParquetSource {
+        let mut source =
+            ParquetSource::new(schema).with_table_parquet_options(self.options.clone());
+        if let Some(predicate) = predicate {
+            source = source.with_predicate(predicate.clone());
+        }
+        if let Some(reader) = &self.reader {
+            source = source.with_parquet_file_reader_factory(reader.clone());
+        }
+        source
+    }
+
     /// One partition per file, each sorted by the sort key.
     fn direct(&self, files: &[&ParquetFile]) -> Result<Arc<dyn ExecutionPlan>> {
         let schema = self.schema.arrow_schema().clone();
-        let mut source =
-            ParquetSource::new(schema.clone()).with_table_parquet_options(self.options.clone());
-        if let Some(predicate) = &self.predicate {
-            source = source.with_predicate(predicate.clone());
-        }
+        let source = self.source(schema.clone(), &self.predicate);
         let partitioned: Vec<_> = files
             .iter()
             .map(|f| self.partitioned_file(f, None))
@@ -146,11 +178,7 @@ impl FileScan<'_> {
             .with_table_partition_cols(vec![Arc::new(Field::new(SEQUENCE, DataType::Int64, false))])
             .build();
         let full = table_schema.table_schema().clone();
-        let mut source =
-            ParquetSource::new(table_schema).with_table_parquet_options(self.options.clone());
-        if let Some(predicate) = &self.key_predicate {
-            source = source.with_predicate(predicate.clone());
-        }
+        let source = self.source(table_schema, &self.key_predicate);
         let partitioned: Vec<_> = files
             .iter()
             .map(|f| self.partitioned_file(f, Some(f.sequence)))

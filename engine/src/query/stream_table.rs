@@ -19,7 +19,10 @@ use datafusion::{
     prelude::{col, lit},
 };
 
-use super::{prune, scan::FileScan};
+use super::{
+    prune,
+    scan::{FileScan, cached_reader},
+};
 use crate::{
     access::RowScope,
     schema::{SUBJECT_ID, StreamSchema},
@@ -114,6 +117,7 @@ impl TableProvider for StreamTable {
             projection: Some(read.clone()),
             predicate,
             key_predicate,
+            reader: Some(cached_reader(state.runtime_env(), &self.store)?),
         }
         .plan()?;
         let Some(visible) = visibility else {

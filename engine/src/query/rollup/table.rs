@@ -38,7 +38,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use object_store::{ObjectStore, ObjectStoreExt, path::Path};
 
 use super::super::{
-    scan::{FileScan, overlapping_groups},
+    scan::{FileScan, cached_reader, overlapping_groups},
     stream_table::StreamTable,
 };
 use crate::{
@@ -176,11 +176,13 @@ impl TableProvider for RollupTable {
             .map(|e| state.create_physical_expr(e, &rollup_df_schema))
             .transpose()?;
         let options = state.default_table_options().parquet;
+        let reader = cached_reader(state.runtime_env(), &self.stream.store)?;
 
         let mut parts: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !rolled.is_empty() {
-            let mut source =
-                ParquetSource::new(table.clone()).with_table_parquet_options(options.clone());
+            let mut source = ParquetSource::new(table.clone())
+                .with_table_parquet_options(options.clone())
+                .with_parquet_file_reader_factory(reader.clone());
             if let Some(predicate) = &predicate {
                 source = source.with_predicate(predicate.clone());
             }
@@ -229,6 +231,7 @@ impl TableProvider for RollupTable {
                 projection: Some(columns),
                 predicate: raw_predicate.clone(),
                 key_predicate: raw_predicate,
+                reader: Some(reader),
             }
             .plan()?;
             let sketches = self
