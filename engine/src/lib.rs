@@ -323,6 +323,7 @@ impl Engine {
             object_store_registry: base.object_store_registry.clone(),
         });
         Ok(query::session(query::SessionParts {
+            org_name: org.name.clone(),
             catalog: self.inner.catalog.clone(),
             runtime,
             store: self.inner.store_url.clone(),
@@ -335,7 +336,7 @@ impl Engine {
                 .then(|| self.inner.densities.clone()),
             context: query::Context {
                 org: org.id,
-                streams: streams.into(),
+                streams,
                 hidden: hidden.into(),
                 scope: principal.scope.clone(),
                 identifiers: principal.can(Permission::ReadIdentifiers),

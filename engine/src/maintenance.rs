@@ -121,11 +121,12 @@ impl Engine {
                 .registry()
                 .streams(self.catalog().as_ref(), &org)
                 .await?
+                .iter()
             {
                 for partition in self.catalog().files().partitions(schema.id()).await? {
                     if partition.live_files >= 1 {
                         self.compact_partition(
-                            &schema,
+                            schema,
                             &partition,
                             &hidden,
                             min_files,
@@ -312,6 +313,7 @@ impl Engine {
                 .registry()
                 .streams(self.catalog().as_ref(), &org)
                 .await?
+                .iter()
             {
                 let Some(days) = schema.stream.retention_days else {
                     continue;
@@ -321,7 +323,7 @@ impl Engine {
                     if partition.day >= cutoff || partition.live_files == 0 {
                         continue;
                     }
-                    let files = self.partition_files(&schema, &partition).await?;
+                    let files = self.partition_files(schema, &partition).await?;
                     let ids: Vec<_> = files.iter().map(|f| f.id).collect();
                     let delete_at = grace(now, self.config().maintenance.deletion_grace);
                     match self
@@ -438,6 +440,7 @@ impl Engine {
             .registry()
             .streams(self.catalog().as_ref(), org)
             .await?
+            .iter()
         {
             let mut attempts = 0;
             'stream: loop {
@@ -449,7 +452,7 @@ impl Engine {
                     .await?
                 {
                     let Some((removed, new_files)) =
-                        self.rewrite_without(&schema, &file, subject).await?
+                        self.rewrite_without(schema, &file, subject).await?
                     else {
                         continue;
                     };

@@ -17,12 +17,25 @@ use crate::{Error, Result, schema::StreamSchema};
 pub(crate) struct Registry {
     organizations: RwLock<HashMap<String, Organization>>,
     streams: RwLock<HashMap<(OrgId, String), Arc<StreamSchema>>>,
+    listed: RwLock<HashMap<OrgId, Listed>>,
     subjects: RwLock<HashMap<OrgId, Subjects>>,
 }
 
 /// How stale the list of erased subjects may be on the write path: an erasure requested on
 /// another node stops writes here within this time.
 const ERASED_RECHECK: Duration = Duration::from_secs(1);
+
+/// How stale a session's list of streams may be. Listing them is most of what starting a
+/// session costs, and a stream, once registered, never changes shape; one registered on
+/// another node (or by the CLI) is listed within this time, and a session finds it by name
+/// at once (it asks the catalog for a name it does not know).
+const STREAMS_RELIST: Duration = Duration::from_secs(1);
+
+/// An organization's streams as of the last listing.
+struct Listed {
+    streams: Arc<[Arc<StreamSchema>]>,
+    at: Instant,
+}
 
 /// The organization's subjects as of the last read.
 struct Subjects {
@@ -103,24 +116,37 @@ impl Registry {
         Ok(schema)
     }
 
-    /// Every stream of the organization, read afresh (the query path lists them once per
-    /// session) and remembered for writes.
+    /// Every stream of the organization, listed at most [`STREAMS_RELIST`] ago, and
+    /// remembered for writes.
     pub(crate) async fn streams(
         &self,
         catalog: &dyn Catalog,
         org: &Organization,
-    ) -> Result<Vec<Arc<StreamSchema>>> {
-        let schemas = catalog
+    ) -> Result<Arc<[Arc<StreamSchema>]>> {
+        if let Some(listed) = read(&self.listed).get(&org.id)
+            && listed.at.elapsed() < STREAMS_RELIST
+        {
+            return Ok(listed.streams.clone());
+        }
+        let at = Instant::now();
+        let schemas: Arc<[Arc<StreamSchema>]> = catalog
             .streams()
             .list(org.id)
             .await?
             .into_iter()
             .map(|s| StreamSchema::new(&org.name, s).map(Arc::new))
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<_>>()?;
         let mut cache = write(&self.streams);
-        for s in &schemas {
+        for s in schemas.iter() {
             cache.insert((org.id, s.name().to_owned()), s.clone());
         }
+        write(&self.listed).insert(
+            org.id,
+            Listed {
+                streams: schemas.clone(),
+                at,
+            },
+        );
         Ok(schemas)
     }
 

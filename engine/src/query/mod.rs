@@ -21,10 +21,10 @@ mod stream_table;
 use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
-use catalog::Catalog;
+use catalog::{Catalog, OrgId};
 use datafusion::{
     catalog::{CatalogProvider, SchemaProvider, TableProvider},
-    common::Result as DfResult,
+    common::{DataFusionError, Result as DfResult},
     execution::{SessionStateBuilder, object_store::ObjectStoreUrl, runtime_env::RuntimeEnv},
     physical_optimizer::{PhysicalOptimizerRule, optimizer::PhysicalOptimizer},
     prelude::{SQLOptions, SessionConfig, SessionContext},
@@ -35,7 +35,7 @@ pub(crate) use self::catalog_tables::Context;
 pub(crate) use self::placeholders::number_placeholders;
 pub use self::result::QueryStream;
 use self::stream_table::StreamTable;
-use crate::{rollup::Densities, schema::StreamSchema};
+use crate::{access::RowScope, rollup::Densities, schema::StreamSchema};
 
 pub(crate) const CATALOG_NAME: &str = "healthai";
 pub(crate) const STREAMS_SCHEMA: &str = "health";
@@ -88,6 +88,7 @@ pub fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + 
 }
 
 pub(crate) struct SessionParts {
+    pub org_name: String,
     pub catalog: Arc<dyn Catalog>,
     pub runtime: Arc<RuntimeEnv>,
     pub store: ObjectStoreUrl,
@@ -118,21 +119,23 @@ pub(crate) fn session(parts: SessionParts) -> SessionContext {
     let ctx = SessionContext::new_with_state(gapfill::install(state).build());
     ctx.register_udaf(rollup::approx_quantile());
     functions::register(&ctx);
-    let streams: HashMap<String, Arc<dyn TableProvider>> = parts
-        .context
-        .streams
-        .iter()
-        .map(|schema: &Arc<StreamSchema>| {
-            let table: Arc<dyn TableProvider> = Arc::new(StreamTable {
-                schema: schema.clone(),
-                catalog: parts.catalog.clone(),
-                store: parts.store.clone(),
-                scope: parts.context.scope.clone(),
-                hidden: parts.context.hidden.clone(),
-            });
-            (schema.name().to_owned(), table)
-        })
-        .collect();
+    let lookup = StreamLookup {
+        org: parts.context.org,
+        org_name: parts.org_name.clone(),
+        catalog: parts.catalog.clone(),
+        store: parts.store.clone(),
+        scope: parts.context.scope.clone(),
+        hidden: parts.context.hidden.clone(),
+    };
+    let streams = StreamTables {
+        known: parts
+            .context
+            .streams
+            .iter()
+            .map(|schema| (schema.name().to_owned(), lookup.table(schema.clone())))
+            .collect(),
+        lookup,
+    };
     let [meta, system] = catalog_tables::meta_and_system(
         parts.catalog.clone(),
         parts.context.clone(),
@@ -147,7 +150,7 @@ pub(crate) fn session(parts: SessionParts) -> SessionContext {
     let schemas = HashMap::from([
         (
             STREAMS_SCHEMA.to_owned(),
-            Arc::new(Tables(streams)) as Arc<dyn SchemaProvider>,
+            Arc::new(streams) as Arc<dyn SchemaProvider>,
         ),
         ("meta".to_owned(), schema(meta)),
         ("system".to_owned(), schema(system)),
@@ -176,6 +179,65 @@ impl CatalogProvider for Schemas {
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         self.0.get(name).cloned()
+    }
+}
+
+/// What a stream table of the session needs besides its schema.
+#[derive(Debug)]
+struct StreamLookup {
+    org: OrgId,
+    org_name: String,
+    catalog: Arc<dyn Catalog>,
+    store: ObjectStoreUrl,
+    scope: RowScope,
+    hidden: Arc<[i64]>,
+}
+
+impl StreamLookup {
+    fn table(&self, schema: Arc<StreamSchema>) -> Arc<dyn TableProvider> {
+        Arc::new(StreamTable {
+            schema,
+            catalog: self.catalog.clone(),
+            store: self.store.clone(),
+            scope: self.scope.clone(),
+            hidden: self.hidden.clone(),
+        })
+    }
+}
+
+/// The `health` schema: the streams listed when the session started (a listing may be a
+/// moment old), and any other stream the catalog knows by the name a query uses.
+#[derive(Debug)]
+struct StreamTables {
+    known: HashMap<String, Arc<dyn TableProvider>>,
+    lookup: StreamLookup,
+}
+
+#[async_trait]
+impl SchemaProvider for StreamTables {
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<_> = self.known.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if let Some(table) = self.known.get(name) {
+            return Ok(Some(table.clone()));
+        }
+        let lookup = &self.lookup;
+        let stream = match lookup.catalog.streams().get(lookup.org, name).await {
+            Ok(stream) => stream,
+            Err(catalog::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(DataFusionError::External(Box::new(e))),
+        };
+        let schema = StreamSchema::new(&lookup.org_name, stream)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Some(lookup.table(Arc::new(schema))))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.known.contains_key(name)
     }
 }
 

@@ -94,7 +94,6 @@ impl TableProvider for StreamTable {
                 .iter()
                 .all(|c| key_columns.contains(&c.name.as_str()))
         };
-        let predicate = physical(filters.to_vec())?;
         let key_predicate = physical(filters.iter().filter(on_keys).cloned().collect())?;
 
         // Read subject_id even when the query does not ask for it: the subject filter needs it.
@@ -115,7 +114,10 @@ impl TableProvider for StreamTable {
             options: state.default_table_options().parquet,
             files,
             projection: Some(read.clone()),
-            predicate,
+            // The filters are inexact, so DataFusion keeps them in a filter above this scan
+            // and its filter pushdown hands them to the reader of each file read directly;
+            // given here as well, each would be evaluated twice (pruning and rows).
+            predicate: None,
             key_predicate,
             reader: Some(cached_reader(state.runtime_env(), &self.store)?),
         }

@@ -42,6 +42,8 @@ on_both_backends! {
     write_path::a_failed_registration_leaves_garbage_that_is_collected,
     write_path::a_restart_finds_every_acknowledged_row,
     query_path::pruning_reads_only_the_files_a_query_needs,
+    query_path::a_file_footer_is_read_once,
+    query_path::a_stream_registered_elsewhere_is_found_at_once,
     query_path::catalog_tables_are_queryable,
     query_path::sessions_are_read_only,
     query_path::results_use_utf8_and_nanosecond_timestamps,

@@ -4,7 +4,7 @@ use arrow::{
     array::AsArray,
     datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampNanosecondType},
 };
-use catalog::testing::TestDatabase;
+use catalog::{ColumnType, NewStream, StreamColumn, StreamKind, testing::TestDatabase};
 use engine::EngineConfig;
 
 use crate::support::{
@@ -57,6 +57,16 @@ pub async fn pruning_reads_only_the_files_a_query_needs(db: TestDatabase) {
     let plan = explain(&h.engine, &one_subject_one_hour).await;
     assert_eq!(files_read(&plan), expect(2, &[s[2]]), "{plan}");
     assert_eq!(files_read(&plan).len(), 1);
+    // Read from the data file, not a rollup: the file's reader evaluates the filter, once,
+    // and no filter is left above it.
+    let rows = explain(
+        &h.engine,
+        &one_subject_one_hour.replace("max(bpm)", "time, bpm"),
+    )
+    .await;
+    let condition = format!("subject_id@0 = {}", s[2]);
+    assert_eq!(rows.matches(&condition).count(), 1, "{rows}");
+    assert!(!rows.contains("FilterExec"), "{rows}");
 
     let one_day = "SELECT count(*) FROM heart_rate WHERE time BETWEEN TIMESTAMP '2026-03-02T00:00:00' AND TIMESTAMP '2026-03-02T23:59:59'";
     let plan = explain(&h.engine, one_day).await;
@@ -77,6 +87,57 @@ pub async fn pruning_reads_only_the_files_a_query_needs(db: TestDatabase) {
         .await,
         2 * 4 * 24
     );
+}
+
+pub async fn a_file_footer_is_read_once(db: TestDatabase) {
+    let h = Harness::new(db).await;
+    let s = h.subjects(1).await;
+    let rows: Vec<_> = (0..24)
+        .map(|hour| (s[0], "watch", MARCH_1 + hour * HOUR, 60.0))
+        .collect();
+    h.write(&rows).await.unwrap();
+    let one_hour = format!(
+        "SELECT count(*) FROM heart_rate WHERE subject_id = {} \
+         AND time >= TIMESTAMP '2026-03-01T10:00:00' AND time < TIMESTAMP '2026-03-01T11:00:00'",
+        s[0]
+    );
+    let reads = || h.store.reads.load(std::sync::atomic::Ordering::SeqCst);
+    let mut per_query = Vec::new();
+    for _ in 0..3 {
+        let before = reads();
+        assert_eq!(count(&h.engine, &one_hour).await, 1);
+        per_query.push(reads() - before);
+    }
+    // The first query reads the footer and page index; later ones only the pages they need.
+    assert!(
+        per_query[1] < per_query[0],
+        "reads per query: {per_query:?}"
+    );
+    assert!(per_query[1] >= 1, "reads per query: {per_query:?}");
+    assert_eq!(per_query[1], per_query[2], "reads per query: {per_query:?}");
+}
+
+pub async fn a_stream_registered_elsewhere_is_found_at_once(db: TestDatabase) {
+    let h = Harness::new(db).await;
+    // The session lists the organization's streams, and remembers the list for a moment.
+    assert_eq!(count(&h.engine, "SELECT count(*) FROM heart_rate").await, 0);
+    let org = h.catalog.organizations().get("default").await.unwrap();
+    let column = StreamColumn {
+        nullable: false,
+        ..StreamColumn::value("celsius", ColumnType::Float64)
+    };
+    let stream = NewStream::new("skin_temperature", StreamKind::Point, vec![column]);
+    h.catalog.streams().register(org.id, stream).await.unwrap();
+    assert_eq!(
+        count(&h.engine, "SELECT count(*) FROM skin_temperature").await,
+        0
+    );
+    let missing = h
+        .engine
+        .query("default", "SELECT count(*) FROM no_such_stream")
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("no_such_stream"), "{missing}");
 }
 
 pub async fn catalog_tables_are_queryable(db: TestDatabase) {

@@ -4,7 +4,7 @@ use std::{
     ops::Range,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering::SeqCst},
+        atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst},
     },
     time::Duration,
 };
@@ -270,6 +270,8 @@ fn injected(operation: &str) -> object_store::Error {
 pub struct FaultyStore {
     inner: Arc<dyn ObjectStore>,
     pub fail_puts: AtomicBool,
+    /// Reads served (whole objects or ranges).
+    pub reads: AtomicUsize,
     /// Uploads wait while all of its permits are taken (see `stall_uploads`).
     put_gate: Arc<Semaphore>,
 }
@@ -279,6 +281,7 @@ impl FaultyStore {
         FaultyStore {
             inner,
             fail_puts: AtomicBool::new(false),
+            reads: AtomicUsize::new(0),
             put_gate: Arc::new(Semaphore::new(GATE_PERMITS as usize)),
         }
     }
@@ -332,6 +335,7 @@ impl ObjectStore for FaultyStore {
         location: &Path,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
+        self.reads.fetch_add(1, SeqCst);
         self.inner.get_opts(location, options).await
     }
 
@@ -340,6 +344,7 @@ impl ObjectStore for FaultyStore {
         location: &Path,
         ranges: &[Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
+        self.reads.fetch_add(1, SeqCst);
         self.inner.get_ranges(location, ranges).await
     }
 
