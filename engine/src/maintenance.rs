@@ -125,14 +125,8 @@ impl Engine {
             {
                 for partition in self.catalog().files().partitions(schema.id()).await? {
                     if partition.live_files >= 1 {
-                        self.compact_partition(
-                            schema,
-                            &partition,
-                            &hidden,
-                            min_files,
-                            &mut report,
-                        )
-                        .await?;
+                        self.compact_partition(schema, &partition, &hidden, min_files, &mut report)
+                            .await?;
                     }
                 }
             }
