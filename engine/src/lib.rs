@@ -139,7 +139,7 @@ struct Inner {
     store: Arc<dyn ObjectStore>,
     config: EngineConfig,
     writer: write::Writer,
-    registry: registry::Registry,
+    registry: Arc<registry::Registry>,
     audit: audit::AuditLog,
     /// Shared by every query; each query gets a copy with a memory pool of its own.
     runtime: Arc<RuntimeEnv>,
@@ -166,7 +166,7 @@ impl Engine {
                 catalog,
                 store,
                 config,
-                registry: registry::Registry::default(),
+                registry: Arc::default(),
                 runtime,
                 store_url,
                 densities: Arc::default(),
@@ -323,7 +323,8 @@ impl Engine {
             object_store_registry: base.object_store_registry.clone(),
         });
         Ok(query::session(query::SessionParts {
-            org_name: org.name.clone(),
+            org: org.clone(),
+            registry: self.inner.registry.clone(),
             catalog: self.inner.catalog.clone(),
             runtime,
             store: self.inner.store_url.clone(),

@@ -21,7 +21,7 @@ mod stream_table;
 use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
-use catalog::{Catalog, OrgId};
+use catalog::{Catalog, Organization};
 use datafusion::{
     catalog::{CatalogProvider, SchemaProvider, TableProvider},
     common::{DataFusionError, Result as DfResult},
@@ -35,7 +35,7 @@ pub(crate) use self::catalog_tables::Context;
 pub(crate) use self::placeholders::number_placeholders;
 pub use self::result::QueryStream;
 use self::stream_table::StreamTable;
-use crate::{access::RowScope, rollup::Densities, schema::StreamSchema};
+use crate::{access::RowScope, registry::Registry, rollup::Densities, schema::StreamSchema};
 
 pub(crate) const CATALOG_NAME: &str = "healthai";
 pub(crate) const STREAMS_SCHEMA: &str = "health";
@@ -88,7 +88,8 @@ pub fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + 
 }
 
 pub(crate) struct SessionParts {
-    pub org_name: String,
+    pub org: Organization,
+    pub registry: Arc<Registry>,
     pub catalog: Arc<dyn Catalog>,
     pub runtime: Arc<RuntimeEnv>,
     pub store: ObjectStoreUrl,
@@ -120,8 +121,8 @@ pub(crate) fn session(parts: SessionParts) -> SessionContext {
     ctx.register_udaf(rollup::approx_quantile());
     functions::register(&ctx);
     let lookup = StreamLookup {
-        org: parts.context.org,
-        org_name: parts.org_name.clone(),
+        org: parts.org.clone(),
+        registry: parts.registry.clone(),
         catalog: parts.catalog.clone(),
         store: parts.store.clone(),
         scope: parts.context.scope.clone(),
@@ -183,14 +184,22 @@ impl CatalogProvider for Schemas {
 }
 
 /// What a stream table of the session needs besides its schema.
-#[derive(Debug)]
 struct StreamLookup {
-    org: OrgId,
-    org_name: String,
+    org: Organization,
+    registry: Arc<Registry>,
     catalog: Arc<dyn Catalog>,
     store: ObjectStoreUrl,
     scope: RowScope,
     hidden: Arc<[i64]>,
+}
+
+impl std::fmt::Debug for StreamLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamLookup")
+            .field("org", &self.org.name)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StreamLookup {
@@ -226,14 +235,15 @@ impl SchemaProvider for StreamTables {
             return Ok(Some(table.clone()));
         }
         let lookup = &self.lookup;
-        let stream = match lookup.catalog.streams().get(lookup.org, name).await {
-            Ok(stream) => stream,
-            Err(catalog::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(DataFusionError::External(Box::new(e))),
-        };
-        let schema = StreamSchema::new(&lookup.org_name, stream)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        Ok(Some(lookup.table(Arc::new(schema))))
+        match lookup
+            .registry
+            .stream(lookup.catalog.as_ref(), &lookup.org, name)
+            .await
+        {
+            Ok(schema) => Ok(Some(lookup.table(schema))),
+            Err(crate::Error::Catalog(catalog::Error::NotFound { .. })) => Ok(None),
+            Err(e) => Err(DataFusionError::External(Box::new(e))),
+        }
     }
 
     fn table_exist(&self, name: &str) -> bool {
