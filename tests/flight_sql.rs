@@ -131,6 +131,35 @@ async fn prepared_statements_bind_parameters() {
 }
 
 #[tokio::test]
+async fn a_ticket_runs_for_who_fetches_it_on_the_rows_of_then() {
+    let server = Server::start();
+    let count = "SELECT count(*) FROM heart_rate";
+    let mut admin = login(&server, ADMIN).await;
+    let mut member = login(&server, MEMBER).await;
+    let info = admin.execute(count.into(), None).await.unwrap();
+    // GetFlightInfo planned the statement for the administrator; a member replaying the
+    // ticket gets the member's rows, not that plan.
+    let fetched = fetch(&mut member, info.clone()).await.unwrap();
+    assert_eq!(single_int(&fetched), READINGS as i64);
+    // The plan kept for the administrator reads the rows as they are when it runs.
+    let mut gateway = login(&server, INGEST).await;
+    gateway
+        .execute_ingest(
+            ingest_command("heart_rate"),
+            futures::stream::iter(vec![Ok(readings("S4", 10))]),
+        )
+        .await
+        .unwrap();
+    let all = 3 * READINGS as i64 + 10;
+    assert_eq!(
+        single_int(&fetch(&mut admin, info.clone()).await.unwrap()),
+        all
+    );
+    // A ticket fetched again is planned again.
+    assert_eq!(single_int(&fetch(&mut admin, info).await.unwrap()), all);
+}
+
+#[tokio::test]
 async fn bi_tools_find_the_server_catalog() {
     let server = Server::start();
     let mut client = login(&server, ANALYST).await;

@@ -7,9 +7,10 @@
 //! - the **write path** ([`Engine::write`]) checks a batch against its stream and hands it to
 //!   a group commit that writes sorted, de-duplicated files and registers them in one catalog
 //!   transaction before acknowledging;
-//! - the **query path** ([`Engine::query_as`], [`Engine::session_as`]) gives each request a
-//!   DataFusion session holding one organization's streams and catalog tables as one
-//!   [`Principal`] may see them, with file pruning by time and subject, de-duplication of
+//! - the **query path** ([`Engine::query_as`], or [`Engine::plan_as`] then [`Engine::run_as`]
+//!   where a protocol asks for the schema before the rows; [`Engine::session_as`]) gives each
+//!   request a DataFusion session holding one organization's streams and catalog tables as
+//!   one [`Principal`] may see them, with file pruning by time and subject, de-duplication of
 //!   overlapping files, per-query limits, and an audit entry for every query;
 //! - **maintenance** ([`Engine::compact`], [`Engine::apply_retention`], [`Engine::erase`],
 //!   [`Engine::collect_garbage`]) merges small files, drops expired days, rewrites files to
@@ -104,6 +105,20 @@ pub struct Prepared {
     pub schema: SchemaRef,
     /// The placeholders (`$1`, …) in order, with their types where the query implies them.
     pub parameters: Vec<(String, Option<arrow::datatypes::DataType>)>,
+}
+
+/// A query planned for a principal and not run yet (see [`Engine::plan_as`]).
+#[derive(Debug)]
+pub struct PlannedQuery {
+    sql: String,
+    frame: DataFrame,
+}
+
+impl PlannedQuery {
+    /// The schema of the rows the query will return.
+    pub fn schema(&self) -> SchemaRef {
+        self.frame.schema().inner().clone()
+    }
 }
 
 /// A query's answer, with its schema even when it has no rows.
@@ -365,17 +380,20 @@ impl Engine {
         })
     }
 
-    /// The schema a query's rows will have, without running it.
-    pub async fn schema_as(
+    /// Plans a read-only query for the principal without running it: its schema is known,
+    /// and [`Engine::run_as`] runs it later without planning it again. A refusal is audited.
+    pub async fn plan_as(
         &self,
         principal: &Principal,
         sql: &str,
         params: Option<ParamValues>,
-    ) -> Result<SchemaRef> {
+    ) -> Result<PlannedQuery> {
         let limits = self.inner.config.query_limits;
-        let frame = self.plan(principal, sql, params, limits).await;
-        match frame {
-            Ok(frame) => Ok(frame.schema().inner().clone()),
+        match self.plan(principal, sql, params, limits).await {
+            Ok(frame) => Ok(PlannedQuery {
+                sql: sql.to_owned(),
+                frame,
+            }),
             Err(e) => {
                 self.audit_refusal(principal, sql, &e);
                 Err(e)
@@ -421,28 +439,57 @@ impl Engine {
     ) -> Result<QueryStream> {
         let limits = self.inner.config.query_limits;
         let began = std::time::Instant::now();
-        let started = async {
-            let frame = self.plan(principal, sql, params, limits).await?;
-            let schema = frame.schema().inner().clone();
-            Ok::<_, Error>((schema, frame.execute_stream().await?))
-        };
-        match started.await {
-            Ok((schema, stream)) => Ok(QueryStream::new(
+        match self.plan(principal, sql, params, limits).await {
+            Ok(frame) => self.start(principal, sql, frame, began).await,
+            Err(e) => Err(self.query_failed(principal, sql, e, began)),
+        }
+    }
+
+    /// Runs a query planned by [`Engine::plan_as`] for the same principal, as
+    /// [`Engine::query_as`] would.
+    pub async fn run_as(
+        &self,
+        principal: &Principal,
+        planned: PlannedQuery,
+    ) -> Result<QueryStream> {
+        let PlannedQuery { sql, frame } = planned;
+        self.start(principal, &sql, frame, std::time::Instant::now())
+            .await
+    }
+
+    async fn start(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        frame: DataFrame,
+        began: std::time::Instant,
+    ) -> Result<QueryStream> {
+        let schema = frame.schema().inner().clone();
+        match frame.execute_stream().await {
+            Ok(stream) => Ok(QueryStream::new(
                 schema,
                 stream,
                 began,
-                limits,
+                self.inner.config.query_limits,
                 self.inner.audit.clone(),
                 self.audit_entry(principal, "query", Some(sql), AuditOutcome::Ok),
             )),
-            Err(e) => {
-                metrics::QUERY_SECONDS
-                    .with(&[principal.interface, "error"])
-                    .observe(began.elapsed());
-                self.audit_refusal(principal, sql, &e);
-                Err(e)
-            }
+            Err(e) => Err(self.query_failed(principal, sql, e.into(), began)),
         }
+    }
+
+    fn query_failed(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        error: Error,
+        began: std::time::Instant,
+    ) -> Error {
+        metrics::QUERY_SECONDS
+            .with(&[principal.interface, "error"])
+            .observe(began.elapsed());
+        self.audit_refusal(principal, sql, &error);
+        error
     }
 
     /// Runs a read-only query as the operator of an organization and collects its result.

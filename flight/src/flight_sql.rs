@@ -3,12 +3,14 @@
 //! Statement and prepared-statement handles are the statement itself (and its bound
 //! parameters), so any node can answer a DoGet for a handle another node issued. Parameters
 //! bound with DoPut come back in a new handle and are also remembered here, for clients that
-//! keep using the first one.
+//! keep using the first one. A statement GetFlightInfo planned is kept for a few seconds for
+//! the DoGet that follows, so it is planned once (see [`PlannedStatements`]).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     pin::Pin,
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use arrow::{
@@ -38,7 +40,7 @@ use arrow_flight::{
 use base64::Engine as _;
 use bytes::Bytes;
 use datafusion::{common::ParamValues, scalar::ScalarValue};
-use engine::Principal;
+use engine::{PlannedQuery, Principal, QueryStream};
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
@@ -151,6 +153,13 @@ fn encode(
     )
 }
 
+/// A query's rows as Flight data.
+fn rows(stream: QueryStream) -> DataStream {
+    let schema = stream.schema().clone();
+    let batches = stream.map_err(|e| FlightError::Tonic(Box::new(Status::from(Error::from(e)))));
+    encode(schema, batches, DEFAULT_MESSAGE)
+}
+
 fn one_batch(batch: RecordBatch) -> DataStream {
     let schema = batch.schema();
     encode(
@@ -164,12 +173,64 @@ fn one_batch(batch: RecordBatch) -> DataStream {
 /// default, whatever it was configured with.
 const DEFAULT_MESSAGE: usize = 2 << 20;
 
+/// How long a statement planned by GetFlightInfo waits for its DoGet. Clients fetch at once;
+/// a plan holds the erased subjects as they were when it was made, so it is not kept long.
+const PLAN_KEPT: Duration = Duration::from_secs(10);
+/// Planned statements kept at most (the oldest goes first).
+const PLANS_KEPT: usize = 64;
+
+/// Statements planned by GetFlightInfo, by ticket, for the DoGet that fetches them. A ticket
+/// still carries the whole statement: a DoGet that finds no plan here (another node, a second
+/// fetch, a plan too old) plans it again.
+#[derive(Default)]
+struct PlannedStatements(Mutex<VecDeque<KeptPlan>>);
+
+struct KeptPlan {
+    ticket: Bytes,
+    principal: Principal,
+    at: Instant,
+    query: PlannedQuery,
+}
+
+impl PlannedStatements {
+    fn keep(&self, ticket: Bytes, principal: &Principal, query: PlannedQuery) {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.retain(|plan| plan.at.elapsed() < PLAN_KEPT);
+        if kept.len() == PLANS_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(KeptPlan {
+            ticket,
+            principal: principal.clone(),
+            at: Instant::now(),
+            query,
+        });
+    }
+
+    /// The plan of a ticket, made for a caller with the same rights as this one.
+    fn take(&self, ticket: &[u8], principal: &Principal) -> Option<PlannedQuery> {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let position = kept
+            .iter()
+            .position(|plan| plan.ticket == ticket && same_rights(&plan.principal, principal))?;
+        let plan = kept.remove(position)?;
+        (plan.at.elapsed() < PLAN_KEPT).then_some(plan.query)
+    }
+}
+
+/// Whether two principals read the same rows the same way: a plan made for one may run for
+/// the other.
+fn same_rights(a: &Principal, b: &Principal) -> bool {
+    a.org.id == b.org.id && a.user == b.user && a.scope == b.scope && a.permissions == b.permissions
+}
+
 pub struct FlightSql {
     auth: Arc<Authenticator>,
     sql_info: SqlInfoData,
     xdbc: XdbcTypeInfoData,
     /// Parameters bound to a handle, for clients that do not adopt the handle DoPut returns.
     bound: Mutex<HashMap<Bytes, RecordBatch>>,
+    plans: PlannedStatements,
 }
 
 impl FlightSql {
@@ -179,6 +240,7 @@ impl FlightSql {
             sql_info: metadata::sql_info()?,
             xdbc: metadata::xdbc_types()?,
             bound: Mutex::new(HashMap::new()),
+            plans: PlannedStatements::default(),
         })
     }
 
@@ -240,10 +302,41 @@ impl FlightSql {
             .query_as(principal, sql, parameters)
             .await
             .map_err(Error::from)?;
-        let schema = stream.schema().clone();
-        let batches =
-            stream.map_err(|e| FlightError::Tonic(Box::new(Status::from(Error::from(e)))));
-        Ok(encode(schema, batches, DEFAULT_MESSAGE))
+        Ok(rows(stream))
+    }
+
+    /// Plans a statement for GetFlightInfo and keeps the plan for the DoGet of `ticket`.
+    async fn plan(
+        &self,
+        principal: &Principal,
+        sql: &str,
+        parameters: Option<ParamValues>,
+        ticket: Bytes,
+    ) -> Result<SchemaRef, Status> {
+        let planned = self
+            .auth
+            .engine()
+            .plan_as(principal, sql, parameters)
+            .await
+            .map_err(Error::from)?;
+        let schema = planned.schema();
+        self.plans.keep(ticket, principal, planned);
+        Ok(schema)
+    }
+
+    /// Runs the statement of a ticket: from its plan when GetFlightInfo left one.
+    async fn fetch(&self, principal: &Principal, ticket: &Bytes) -> Result<DataStream, Status> {
+        if let Some(planned) = self.plans.take(ticket, principal) {
+            let stream = self
+                .auth
+                .engine()
+                .run_as(principal, planned)
+                .await
+                .map_err(Error::from)?;
+            return Ok(rows(stream));
+        }
+        let (sql, parameters) = self.statement(ticket)?;
+        self.run(principal, &sql, parameters).await
     }
 
     /// A DoGet whose ticket is the JSON of an InfluxDB 3 client:
@@ -368,18 +461,15 @@ impl FlightSqlService for FlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let principal = self.principal(&request).await?;
-        let schema = self
-            .auth
-            .engine()
-            .schema_as(&principal, &query.query, None)
-            .await
-            .map_err(Error::from)?;
+        let sql = query.query;
         let handle = Handle {
-            sql: query.query,
+            sql: sql.clone(),
             parameters: None,
-        };
+        }
+        .encode();
+        let schema = self.plan(&principal, &sql, None, handle.clone()).await?;
         let ticket = TicketStatementQuery {
-            statement_handle: handle.encode(),
+            statement_handle: handle,
         };
         flight_info(&schema, &ticket, request.into_inner())
     }
@@ -392,20 +482,17 @@ impl FlightSqlService for FlightSql {
         let principal = self.principal(&request).await?;
         let handle = &query.prepared_statement_handle;
         let (sql, parameters) = self.statement(handle)?;
-        let schema = self
-            .auth
-            .engine()
-            .schema_as(&principal, &sql, parameters)
-            .await
-            .map_err(Error::from)?;
         // The ticket carries the parameters, whichever way they were bound.
         let bound = match Handle::decode(handle)?.parameters()? {
             Some(_) => handle.clone(),
             None => match self.bound().get(handle) {
-                Some(batch) => Handle::with_parameters(sql, batch)?.encode(),
+                Some(batch) => Handle::with_parameters(sql.clone(), batch)?.encode(),
                 None => handle.clone(),
             },
         };
+        let schema = self
+            .plan(&principal, &sql, parameters, bound.clone())
+            .await?;
         let ticket = TicketStatementQuery {
             statement_handle: bound,
         };
@@ -418,8 +505,9 @@ impl FlightSqlService for FlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<DataStream>, Status> {
         let principal = self.principal(&request).await?;
-        let (sql, parameters) = self.statement(&ticket.statement_handle)?;
-        Ok(Response::new(self.run(&principal, &sql, parameters).await?))
+        Ok(Response::new(
+            self.fetch(&principal, &ticket.statement_handle).await?,
+        ))
     }
 
     async fn do_get_prepared_statement(
@@ -428,8 +516,10 @@ impl FlightSqlService for FlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<DataStream>, Status> {
         let principal = self.principal(&request).await?;
-        let (sql, parameters) = self.statement(&query.prepared_statement_handle)?;
-        Ok(Response::new(self.run(&principal, &sql, parameters).await?))
+        Ok(Response::new(
+            self.fetch(&principal, &query.prepared_statement_handle)
+                .await?,
+        ))
     }
 
     async fn do_action_create_prepared_statement(
