@@ -326,17 +326,15 @@ impl FlightSql {
 
     /// Runs the statement of a ticket: from its plan when GetFlightInfo left one.
     async fn fetch(&self, principal: &Principal, ticket: &Bytes) -> Result<DataStream, Status> {
-        if let Some(planned) = self.plans.take(ticket, principal) {
-            let stream = self
-                .auth
-                .engine()
-                .run_as(principal, planned)
-                .await
-                .map_err(Error::from)?;
-            return Ok(rows(stream));
-        }
-        let (sql, parameters) = self.statement(ticket)?;
-        self.run(principal, &sql, parameters).await
+        let engine = self.auth.engine();
+        let stream = match self.plans.take(ticket, principal) {
+            Some(planned) => engine.run_as(principal, planned).await,
+            None => {
+                let (sql, parameters) = self.statement(ticket)?;
+                engine.query_as(principal, &sql, parameters).await
+            }
+        };
+        Ok(rows(stream.map_err(Error::from)?))
     }
 
     /// A DoGet whose ticket is the JSON of an InfluxDB 3 client:
