@@ -1,4 +1,11 @@
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use arrow::{array::AsArray, datatypes::Int64Type};
 use catalog::testing::TestDatabase;
@@ -75,12 +82,25 @@ pub async fn compaction_keeps_every_reading(db: TestDatabase) {
 pub async fn concurrent_writers_with_compaction_running(db: TestDatabase) {
     let h = Arc::new(Harness::new(db).await);
     let s = h.subjects(8).await;
+    // Writers hold their second half until a compaction has happened, so compaction is
+    // guaranteed to interleave with writes however the machine schedules the tasks.
+    let (compacted_tx, compacted_rx) = tokio::sync::watch::channel(0usize);
+    let writers_done = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..4)
         .map(|w| {
-            let (h, s) = (h.clone(), s.clone());
+            let (h, s, mut compacted) = (h.clone(), s.clone(), compacted_rx.clone());
             tokio::spawn(async move {
                 let mut written = BTreeMap::new();
                 for round in 0..15 {
+                    if round == 8 {
+                        tokio::time::timeout(
+                            Duration::from_secs(60),
+                            compacted.wait_for(|partitions| *partitions > 0),
+                        )
+                        .await
+                        .expect("compaction ran while writers wrote")
+                        .unwrap();
+                    }
                     // Each writer owns two subjects; its rows overlap its own earlier rows.
                     let rows: Vec<Reading> = (0..50)
                         .map(|i| {
@@ -103,20 +123,21 @@ pub async fn concurrent_writers_with_compaction_running(db: TestDatabase) {
         })
         .collect();
     let compactor = {
-        let h = h.clone();
+        let (h, writers_done) = (h.clone(), writers_done.clone());
         tokio::spawn(async move {
-            let mut compacted = 0;
-            for _ in 0..20 {
-                compacted += h.engine.compact(2).await.unwrap().partitions;
+            while !writers_done.load(Ordering::Acquire) {
+                let partitions = h.engine.compact(2).await.unwrap().partitions;
+                compacted_tx.send_modify(|total| *total += partitions);
                 tokio::time::sleep(Duration::from_millis(15)).await;
             }
-            compacted
+            *compacted_tx.borrow()
         })
     };
     let mut expected = BTreeMap::new();
     for writer in writers {
         expected.extend(writer.await.unwrap());
     }
+    writers_done.store(true, Ordering::Release);
     assert!(
         compactor.await.unwrap() > 0,
         "compaction ran while writers wrote"
