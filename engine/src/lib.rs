@@ -49,10 +49,12 @@ use chrono::Utc;
 use datafusion::{
     common::ParamValues,
     execution::{
+        SendableRecordBatchStream, SessionState,
         memory_pool::FairSpillPool,
         object_store::ObjectStoreUrl,
         runtime_env::{RuntimeEnv, RuntimeEnvBuilder},
     },
+    physical_plan::execute_stream,
     prelude::{DataFrame, SessionContext},
 };
 use object_store::ObjectStore;
@@ -158,6 +160,8 @@ struct Inner {
     audit: audit::AuditLog,
     /// Shared by every query; each query gets a copy with a memory pool of its own.
     runtime: Arc<RuntimeEnv>,
+    /// What each request's session is cloned from.
+    session_template: SessionState,
     store_url: ObjectStoreUrl,
     /// Readings per rollup row, which decide whether a rollup is worth reading.
     densities: Arc<rollup::Densities>,
@@ -174,6 +178,13 @@ impl Engine {
         let store_url = ObjectStoreUrl::parse("healthai://store/")?;
         let runtime = RuntimeEnvBuilder::new().build_arc()?;
         runtime.register_object_store(store_url.as_ref(), store.clone());
+        let densities: Arc<rollup::Densities> = Arc::default();
+        let session_template = query::session_template(
+            config.target_partitions,
+            config.aggregation_kernel,
+            config.rollups.then(|| densities.clone()),
+            runtime.clone(),
+        );
         Ok(Engine {
             inner: Arc::new(Inner {
                 writer: write::Writer::new(catalog.clone(), store.clone(), config.writer.clone()),
@@ -183,8 +194,9 @@ impl Engine {
                 config,
                 registry: Arc::default(),
                 runtime,
+                session_template,
                 store_url,
-                densities: Arc::default(),
+                densities,
             }),
         })
     }
@@ -301,12 +313,9 @@ impl Engine {
     }
 
     /// A DataFusion session over one organization's data as the principal may see it, for
-    /// one request, with its own memory pool.
-    pub async fn session_as(
-        &self,
-        principal: &Principal,
-        limits: QueryLimits,
-    ) -> Result<SessionContext> {
+    /// one request. Its queries run without the engine's limits: [`Engine::query_as`] and
+    /// [`Engine::run_as`] apply them.
+    pub async fn session_as(&self, principal: &Principal) -> Result<SessionContext> {
         principal.check_read()?;
         let org = &principal.org;
         let streams = self
@@ -330,26 +339,11 @@ impl Engine {
                 .measure(self.inner.catalog.as_ref(), &self.inner.store, &ids)
                 .await?;
         }
-        let base = &self.inner.runtime;
-        let runtime = Arc::new(RuntimeEnv {
-            memory_pool: Arc::new(FairSpillPool::new(limits.memory)),
-            disk_manager: base.disk_manager.clone(),
-            cache_manager: base.cache_manager.clone(),
-            object_store_registry: base.object_store_registry.clone(),
-        });
-        Ok(query::session(query::SessionParts {
+        let parts = query::SessionParts {
             org: org.clone(),
             registry: self.inner.registry.clone(),
             catalog: self.inner.catalog.clone(),
-            runtime,
             store: self.inner.store_url.clone(),
-            target_partitions: self.inner.config.target_partitions,
-            aggregation_kernel: self.inner.config.aggregation_kernel,
-            rollups: self
-                .inner
-                .config
-                .rollups
-                .then(|| self.inner.densities.clone()),
             context: query::Context {
                 org: org.id,
                 streams,
@@ -359,7 +353,8 @@ impl Engine {
             },
             system_tables: principal.can(Permission::ReadAllSubjects),
             audit_table: principal.can(Permission::ReadAudit),
-        }))
+        };
+        Ok(query::session(&self.inner.session_template, parts))
     }
 
     /// Plans a read-only query, with parameters for its `$1`/`?` placeholders.
@@ -368,9 +363,8 @@ impl Engine {
         principal: &Principal,
         sql: &str,
         params: Option<ParamValues>,
-        limits: QueryLimits,
     ) -> Result<DataFrame> {
-        let session = self.session_as(principal, limits).await?;
+        let session = self.session_as(principal).await?;
         let frame = session
             .sql_with_options(&query::number_placeholders(sql), query::read_only())
             .await?;
@@ -388,8 +382,7 @@ impl Engine {
         sql: &str,
         params: Option<ParamValues>,
     ) -> Result<PlannedQuery> {
-        let limits = self.inner.config.query_limits;
-        match self.plan(principal, sql, params, limits).await {
+        match self.plan(principal, sql, params).await {
             Ok(frame) => Ok(PlannedQuery {
                 sql: sql.to_owned(),
                 frame,
@@ -404,8 +397,7 @@ impl Engine {
     /// Plans a query with placeholders: the schema of its rows (when the placeholders' types
     /// can be inferred without values) and the placeholders with their inferred types.
     pub async fn prepare_as(&self, principal: &Principal, sql: &str) -> Result<Prepared> {
-        let limits = self.inner.config.query_limits;
-        let frame = match self.plan(principal, sql, None, limits).await {
+        let frame = match self.plan(principal, sql, None).await {
             Ok(frame) => frame,
             Err(e) => {
                 self.audit_refusal(principal, sql, &e);
@@ -437,9 +429,8 @@ impl Engine {
         sql: &str,
         params: Option<ParamValues>,
     ) -> Result<QueryStream> {
-        let limits = self.inner.config.query_limits;
         let began = std::time::Instant::now();
-        match self.plan(principal, sql, params, limits).await {
+        match self.plan(principal, sql, params).await {
             Ok(frame) => self.start(principal, sql, frame, began).await,
             Err(e) => Err(self.query_failed(principal, sql, e, began)),
         }
@@ -465,7 +456,7 @@ impl Engine {
         began: std::time::Instant,
     ) -> Result<QueryStream> {
         let schema = frame.schema().inner().clone();
-        match frame.execute_stream().await {
+        match self.execute(frame).await {
             Ok(stream) => Ok(QueryStream::new(
                 schema,
                 stream,
@@ -474,8 +465,23 @@ impl Engine {
                 self.inner.audit.clone(),
                 self.audit_entry(principal, "query", Some(sql), AuditOutcome::Ok),
             )),
-            Err(e) => Err(self.query_failed(principal, sql, e.into(), began)),
+            Err(e) => Err(self.query_failed(principal, sql, e, began)),
         }
+    }
+
+    /// Executes a planned query with a memory pool of its own, so that one query over its
+    /// limit fails alone.
+    async fn execute(&self, frame: DataFrame) -> Result<SendableRecordBatchStream> {
+        let base = &self.inner.runtime;
+        let runtime = Arc::new(RuntimeEnv {
+            memory_pool: Arc::new(FairSpillPool::new(self.inner.config.query_limits.memory)),
+            disk_manager: base.disk_manager.clone(),
+            cache_manager: base.cache_manager.clone(),
+            object_store_registry: base.object_store_registry.clone(),
+        });
+        let task = frame.task_ctx().with_runtime(runtime);
+        let plan = frame.create_physical_plan().await?;
+        Ok(execute_stream(plan, Arc::new(task))?)
     }
 
     fn query_failed(

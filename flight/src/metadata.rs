@@ -33,9 +33,7 @@ async fn session_catalog(
     engine: &Engine,
     principal: &Principal,
 ) -> Result<Arc<dyn CatalogProvider>> {
-    let session = engine
-        .session_as(principal, engine::QueryLimits::default())
-        .await?;
+    let session = engine.session_as(principal).await?;
     session
         .catalog("healthai")
         .ok_or_else(|| Error::Internal("the session has no healthai catalog".into()))

@@ -23,9 +23,11 @@ use std::{collections::HashMap, sync::Arc};
 use async_trait::async_trait;
 use catalog::{Catalog, Organization};
 use datafusion::{
-    catalog::{CatalogProvider, SchemaProvider, TableProvider},
+    catalog::{CatalogProvider, MemoryCatalogProviderList, SchemaProvider, TableProvider},
     common::{DataFusionError, Result as DfResult},
-    execution::{SessionStateBuilder, object_store::ObjectStoreUrl, runtime_env::RuntimeEnv},
+    execution::{
+        SessionState, SessionStateBuilder, object_store::ObjectStoreUrl, runtime_env::RuntimeEnv,
+    },
     physical_optimizer::{PhysicalOptimizerRule, optimizer::PhysicalOptimizer},
     prelude::{SQLOptions, SessionConfig, SessionContext},
 };
@@ -87,16 +89,38 @@ pub fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + 
     rules
 }
 
+/// What every session of an engine starts from: configuration, functions, optimizer rules.
+/// Built once, because building it registers every function again (a tenth of a short
+/// query's time); each session clones it and gets a catalog of its own.
+pub(crate) fn session_template(
+    target_partitions: usize,
+    aggregation_kernel: bool,
+    rollups: Option<Arc<Densities>>,
+    runtime: Arc<RuntimeEnv>,
+) -> SessionState {
+    let mut state = SessionStateBuilder::new()
+        .with_config(session_config(target_partitions))
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_physical_optimizer_rules(if aggregation_kernel {
+            physical_optimizer_rules()
+        } else {
+            PhysicalOptimizer::new().rules
+        });
+    if let Some(densities) = rollups {
+        state = state.with_optimizer_rule(Arc::new(rollup::RollupRule { densities }));
+    }
+    let ctx = SessionContext::new_with_state(gapfill::install(state).build());
+    ctx.register_udaf(rollup::approx_quantile());
+    functions::register(&ctx);
+    ctx.state()
+}
+
 pub(crate) struct SessionParts {
     pub org: Organization,
     pub registry: Arc<Registry>,
     pub catalog: Arc<dyn Catalog>,
-    pub runtime: Arc<RuntimeEnv>,
     pub store: ObjectStoreUrl,
-    pub target_partitions: usize,
-    pub aggregation_kernel: bool,
-    /// Present when aggregations may be answered from rollups.
-    pub rollups: Option<Arc<Densities>>,
     pub context: Context,
     /// Whether the session has the organization-wide `system` tables.
     pub system_tables: bool,
@@ -104,22 +128,15 @@ pub(crate) struct SessionParts {
     pub audit_table: bool,
 }
 
-pub(crate) fn session(parts: SessionParts) -> SessionContext {
-    let mut state = SessionStateBuilder::new()
-        .with_config(session_config(parts.target_partitions))
-        .with_runtime_env(parts.runtime)
-        .with_default_features()
-        .with_physical_optimizer_rules(if parts.aggregation_kernel {
-            physical_optimizer_rules()
-        } else {
-            PhysicalOptimizer::new().rules
-        });
-    if let Some(densities) = parts.rollups {
-        state = state.with_optimizer_rule(Arc::new(rollup::RollupRule { densities }));
-    }
-    let ctx = SessionContext::new_with_state(gapfill::install(state).build());
-    ctx.register_udaf(rollup::approx_quantile());
-    functions::register(&ctx);
+/// A session from the engine's template holding the organization's catalog as the parts
+/// allow. It runs on the engine's shared runtime: a query's own memory pool is given at
+/// execution (see `Engine::run_as`).
+pub(crate) fn session(template: &SessionState, parts: SessionParts) -> SessionContext {
+    let mut state = template.clone();
+    // The clone shares the template's catalog list; the organization's catalog must not
+    // land in it.
+    state.register_catalog_list(Arc::new(MemoryCatalogProviderList::new()));
+    let ctx = SessionContext::new_with_state(state);
     let lookup = StreamLookup {
         org: parts.org.clone(),
         registry: parts.registry.clone(),

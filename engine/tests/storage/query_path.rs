@@ -5,7 +5,7 @@ use arrow::{
     datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampNanosecondType},
 };
 use catalog::{ColumnType, NewStream, StreamColumn, StreamKind, testing::TestDatabase};
-use engine::EngineConfig;
+use engine::{EngineConfig, Principal};
 
 use crate::support::{
     DAY, HOUR, Harness, MARCH_1, Random, Reading, SECOND, count, explain, heart_rate, test_config,
@@ -330,6 +330,32 @@ pub async fn organizations_do_not_see_each_other(db: TestDatabase) {
         .value(0)
         .to_owned();
     assert!(path.starts_with("acme/heart_rate/"), "{path}");
+
+    // Every session is cloned from the engine's one template: a session opened for acme
+    // while ours is open leaves ours with our catalog.
+    let default = h.engine.organization("default").await.unwrap();
+    let our_session = h
+        .engine
+        .session_as(&Principal::operator(default))
+        .await
+        .unwrap();
+    let _acme_session = h
+        .engine
+        .session_as(&Principal::operator(acme))
+        .await
+        .unwrap();
+    let ours_after = our_session
+        .sql("SELECT bpm FROM heart_rate")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let bpm: Vec<f64> = ours_after
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<Float64Type>().values().to_vec())
+        .collect();
+    assert_eq!(bpm, [60.0]);
 }
 
 /// Per-minute aggregates over real files, some overlapping (merged and de-duplicated), some
