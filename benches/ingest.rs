@@ -7,8 +7,9 @@
 //! The inputs are generated in the setup: the same 1 M heart-rate rows as CSV, NDJSON,
 //! Parquet, Arrow IPC, InfluxDB line protocol and a Fitabase CSV; an Apple Health export and a
 //! FHIR Bundle from `ingest::simulate`; rides as Garmin FIT, GPX and TCX files; a Fitbit
-//! account export and Google Fit daily files; an Open Food Facts table. Each benchmark gets
-//! its own engine (the embedded SQLite catalog, a local store in a temporary directory).
+//! account export and Google Fit daily files; Open Food Facts, USDA FoodData Central and
+//! CIQUAL food tables. Each benchmark gets its own engine (the embedded SQLite catalog, a
+//! local store in a temporary directory).
 //!
 //! `cargo bench --bench ingest`; `cargo test --bench ingest` runs each once. See
 //! benches/README.md for what each ingests and the figures.
@@ -63,6 +64,11 @@ const FITBIT_DAYS: usize = 4;
 const GOOGLE_FIT_DAYS: usize = 7;
 /// Open Food Facts products.
 const OFF_PRODUCTS: usize = 100_000;
+/// USDA FoodData Central SR Legacy: 7 793 foods and 644 125 `food_nutrient` rows (~83 a food).
+const FDC_FOODS: usize = 7_800;
+const FDC_NUTRIENTS_PER_FOOD: usize = 83;
+/// ANSES CIQUAL 2020: 3 186 foods.
+const CIQUAL_FOODS: usize = 3_186;
 /// The subject of the formats that name none (`healthai ingest --subject`).
 const DEVICE_SUBJECT: &str = "S9001";
 
@@ -132,6 +138,8 @@ const CASES: &[Generate] = &[
     fitbit_takeout,
     google_fit_days,
     open_food_facts,
+    usda_fdc_sr_legacy,
+    ciqual_2020,
 ];
 
 fn create(path: &Path) -> BufWriter<File> {
@@ -941,6 +949,158 @@ fn open_food_facts(dir: &Path) -> Case {
     }
     out.flush().unwrap();
     Case::new("open_food_facts_100k", path, OFF_PRODUCTS)
+}
+
+/// A USDA FoodData Central SR Legacy download as the CSV zip unpacks it: `food.csv`,
+/// `food_nutrient.csv` (every food with the twelve nutrients read, ranked sources included,
+/// and 71 more that are skipped) and `nutrient.csv`, all fields quoted. Foods go to
+/// `reference.foods`; the report counts them loaded as rows accepted.
+fn usda_fdc_sr_legacy(dir: &Path) -> Case {
+    const READ: [(u32, &str, &str); 12] = [
+        (1003, "Protein", "G"),
+        (1004, "Total lipid (fat)", "G"),
+        (1005, "Carbohydrate, by difference", "G"),
+        (1008, "Energy", "KCAL"),
+        (1050, "Carbohydrate, by summation", "G"),
+        (1062, "Energy", "KJ"),
+        (1063, "Sugars, Total NLEA", "G"),
+        (1079, "Fiber, total dietary", "G"),
+        (1093, "Sodium, Na", "MG"),
+        (2000, "Total Sugars", "G"),
+        (2047, "Energy (Atwater General Factors)", "KCAL"),
+        (2048, "Energy (Atwater Specific Factors)", "KCAL"),
+    ];
+    let folder = dir.join("FoodData_Central_sr_legacy_food_csv_2018-04");
+    let mut nutrient = create(&folder.join("nutrient.csv"));
+    writeln!(nutrient, r#""id","name","unit_name","nutrient_nbr","rank""#).unwrap();
+    for (rank, (id, name, unit)) in READ.iter().enumerate() {
+        writeln!(
+            nutrient,
+            r#""{id}","{name}","{unit}","{}","{}""#,
+            id - 800,
+            rank * 100
+        )
+        .unwrap();
+    }
+    nutrient.flush().unwrap();
+    let mut food = create(&folder.join("food.csv"));
+    writeln!(
+        food,
+        r#""fdc_id","data_type","description","food_category_id","publication_date""#
+    )
+    .unwrap();
+    let mut food_nutrient = create(&folder.join("food_nutrient.csv"));
+    writeln!(
+        food_nutrient,
+        r#""id","fdc_id","nutrient_id","amount","data_points","derivation_id","min","max","median","loq","footnote","min_year_acquired","percent_daily_value""#
+    )
+    .unwrap();
+    let mut row_id = 1_283_674u64;
+    for i in 0..FDC_FOODS {
+        let fdc_id = 167_512 + i;
+        writeln!(
+            food,
+            r#""{fdc_id}","sr_legacy_food","Food {i}, raw, ""plain""","{}","2019-04-01""#,
+            i % 25 + 1
+        )
+        .unwrap();
+        let fat = (i % 400) as f64 / 10.0;
+        let carbs = (i % 500) as f64 / 10.0;
+        let protein = (i % 300) as f64 / 10.0;
+        let kcal = 9.0 * fat + 4.0 * (carbs + protein);
+        let amounts = [
+            protein,
+            fat,
+            carbs,
+            kcal,
+            carbs * 0.98,
+            kcal * 4.184,
+            carbs / 3.0,
+            carbs / 10.0,
+            (i % 2000) as f64,
+            carbs / 3.0,
+            kcal * 1.01,
+            kcal * 0.99,
+        ];
+        let others =
+            (0..FDC_NUTRIENTS_PER_FOOD - READ.len()).map(|k| (1100 + k as u32, k as f64 / 7.0));
+        for (nutrient_id, amount) in READ.iter().map(|r| r.0).zip(amounts).chain(others) {
+            row_id += 1;
+            writeln!(
+                food_nutrient,
+                r#""{row_id}","{fdc_id}","{nutrient_id}","{amount:.3}","","70","","","","","","","""#
+            )
+            .unwrap();
+        }
+    }
+    food.flush().unwrap();
+    food_nutrient.flush().unwrap();
+    Case::new("usda_fdc_sr_legacy", folder, FDC_FOODS)
+}
+
+/// The ANSES CIQUAL 2020 table as its spreadsheet exports it: `;`-separated, Windows-1252,
+/// CRLF, French decimals, `traces`, `< 0,5` and `-` among the values, the nutrient columns
+/// of the fixture `ingest/tests/fixtures/foods/ciqual`.
+fn ciqual_2020(dir: &Path) -> Case {
+    const HEADER: &str = "alim_grp_code;alim_ssgrp_code;alim_ssssgrp_code;alim_grp_nom_fr;\
+        alim_ssgrp_nom_fr;alim_ssssgrp_nom_fr;alim_code;alim_nom_fr;alim_nom_sci;\
+        Energie, Règlement UE N° 1169/2011 (kJ/100 g);Energie, Règlement UE N° 1169/2011 (kcal/100 g);\
+        Energie, N x facteur Jones, avec fibres  (kJ/100 g);Energie, N x facteur Jones, avec fibres  (kcal/100 g);\
+        Eau (g/100 g);Protéines, N x facteur de Jones (g/100 g);Protéines, N x 6.25 (g/100 g);\
+        Glucides (g/100 g);Lipides (g/100 g);Sucres (g/100 g);Amidon (g/100 g);\
+        Fibres alimentaires (g/100 g);AG saturés (g/100 g);AG 18:2 9c,12c (n-6), linoléique (g/100 g);\
+        Sel chlorure de sodium (g/100 g);Sodium (mg/100 g);Vitamine C (mg/100 g)";
+    // Windows-1252: the Latin-1 characters are their own byte, `œ` is 0x9C.
+    let windows_1252 = |text: &str| -> Vec<u8> {
+        text.chars()
+            .map(|c| match c {
+                'œ' => 0x9C,
+                c => u8::try_from(u32::from(c)).unwrap(),
+            })
+            .collect()
+    };
+    let french = |value: f64| format!("{value:.1}").replace('.', ",");
+    let mut text = String::new();
+    text.push_str(HEADER);
+    text.push_str("\r\n");
+    for i in 0..CIQUAL_FOODS {
+        let fat = (i % 400) as f64 / 10.0;
+        let carbs = (i % 500) as f64 / 10.0;
+        let protein = (i % 300) as f64 / 10.0;
+        let kcal = 9.0 * fat + 4.0 * (carbs + protein);
+        let trace_or = |value: f64| match i % 7 {
+            0 => "traces".to_owned(),
+            1 => "< 0,5".to_owned(),
+            2 => "-".to_owned(),
+            _ => french(value),
+        };
+        write!(
+            text,
+            "07;0701;070101;produits céréaliers;pains et assimilés;pains;{};Aliment {i}, cuit, à l'œuf;;\
+             {};{};{};{};{};{};{};{};{};{};{};{};{};0,3;{};{};-\r\n",
+            10_000 + i,
+            french(kcal * 4.184),
+            french(kcal),
+            french(kcal * 4.2),
+            french(kcal * 1.01),
+            french(100.0 - fat - carbs - protein),
+            french(protein),
+            french(protein * 1.05),
+            french(carbs),
+            french(fat),
+            trace_or(carbs / 3.0),
+            french(carbs / 2.0),
+            trace_or(carbs / 10.0),
+            french(fat / 3.0),
+            french((i % 2000) as f64 * 2.5 / 1000.0),
+            french((i % 2000) as f64),
+        )
+        .unwrap();
+    }
+    let path = dir.join("Table Ciqual 2020_FR_2020 07 07.csv");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(&path, windows_1252(&text)).unwrap();
+    Case::new("ciqual_2020", path, CIQUAL_FOODS)
 }
 
 async fn ingest_case(setup: &Setup, case: &Case) {
