@@ -5,7 +5,7 @@ use std::{collections::HashMap, hash::Hash, ops::Range};
 
 use arrow::{
     array::{Array, ArrayRef, AsArray, RecordBatch},
-    compute::interleave_record_batch,
+    compute::{concat_batches, interleave_record_batch},
     datatypes::{DataType, Int64Type, TimestampNanosecondType},
 };
 use chrono::NaiveDate;
@@ -127,18 +127,10 @@ fn reading(key: &RowKey) -> (i64, i64, i64, u32) {
     (key.0, key.1, key.2, key.3)
 }
 
-fn row_keys(schema: &StreamSchema, batches: &[RecordBatch]) -> Vec<RowKey> {
-    let rest = rest_ranks(schema, batches);
+fn row_keys(schema: &StreamSchema, batches: &[RecordBatch], rest: &[Vec<u32>]) -> Vec<RowKey> {
     let mut keys = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
-    for (b, (batch, rest)) in batches.iter().zip(&rest).enumerate() {
-        let times = batch
-            .column(schema.index_of(TIME))
-            .as_primitive::<TimestampNanosecondType>()
-            .values();
-        let subjects = batch
-            .column(schema.index_of(SUBJECT_ID))
-            .as_primitive::<Int64Type>()
-            .values();
+    for (b, (batch, rest)) in batches.iter().zip(rest).enumerate() {
+        let (subjects, times) = series_columns(schema, batch);
         keys.extend(times.iter().zip(subjects.iter()).zip(rest).enumerate().map(
             |(row, ((&time, &subject), &rest))| {
                 (day_number(time), subject, time, rest, b as u32, row as u32)
@@ -148,50 +140,107 @@ fn row_keys(schema: &StreamSchema, batches: &[RecordBatch]) -> Vec<RowKey> {
     keys
 }
 
+fn series_columns<'a>(schema: &StreamSchema, batch: &'a RecordBatch) -> (&'a [i64], &'a [i64]) {
+    let subjects = batch
+        .column(schema.index_of(SUBJECT_ID))
+        .as_primitive::<Int64Type>()
+        .values();
+    let times = batch
+        .column(schema.index_of(TIME))
+        .as_primitive::<TimestampNanosecondType>()
+        .values();
+    (subjects, times)
+}
+
 /// Sorts the rows of a flush (batches in arrival order) and keeps, of rows with the same
 /// series key and time, the last one: a later write of the same reading replaces an earlier
-/// one. Returns one batch per UTC day.
+/// one. Returns the rows of each UTC day, in order, as one or more batches.
 pub(crate) fn sort_and_split(
     schema: &StreamSchema,
     batches: &[RecordBatch],
-) -> Result<Vec<RecordBatch>> {
-    let mut keys = row_keys(schema, batches);
-    let days = if in_series_order(&keys) {
-        days_in_arrival_order(&keys)
-    } else {
-        keys.par_sort_unstable();
-        days_of_sorted(&keys)
-    };
+) -> Result<Vec<Vec<RecordBatch>>> {
+    let rest = rest_ranks(schema, batches);
+    if let Some(days) = day_runs_in_series_order(schema, batches, &rest) {
+        return days
+            .into_par_iter()
+            .map(|runs| day_of_runs(schema, batches, runs))
+            .collect();
+    }
+    let mut keys = row_keys(schema, batches, &rest);
+    keys.par_sort_unstable();
     let batch_refs: Vec<&RecordBatch> = batches.iter().collect();
-    let days = days
+    let days = days_of_sorted(&keys)
         .into_par_iter()
-        .map(|rows| interleave_record_batch(&batch_refs, &rows))
+        .map(|rows| interleave_record_batch(&batch_refs, &rows).map(|day| vec![day]))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(days)
 }
 
-/// Whether every row follows the one before in series order, without repeating a reading:
-/// the usual upload (one device's readings in time order, or an import already
-/// de-duplicated), which needs no sort, only cutting by day.
-fn in_series_order(keys: &[RowKey]) -> bool {
-    let series = |key: &RowKey| (key.1, key.2, key.3);
-    keys.windows(2)
-        .all(|pair| series(&pair[0]) < series(&pair[1]))
+/// A stretch of one batch's rows within one day.
+type Run = (usize, Range<usize>);
+
+/// When every row follows the one before in series order, without repeating a reading (the
+/// usual upload: one device's readings in time order, or an import already de-duplicated),
+/// the runs of each day in arrival order: the rows need no sort, only cutting by day. The
+/// check reads the key columns in place rather than building a key per row, which for a
+/// large import costs more in fresh memory than the check itself.
+fn day_runs_in_series_order(
+    schema: &StreamSchema,
+    batches: &[RecordBatch],
+    rest: &[Vec<u32>],
+) -> Option<Vec<Vec<Run>>> {
+    let mut runs: Vec<(i64, Run)> = Vec::new();
+    let mut previous: Option<(i64, i64, u32)> = None;
+    for (b, (batch, rest)) in batches.iter().zip(rest).enumerate() {
+        let (subjects, times) = series_columns(schema, batch);
+        let mut start = 0;
+        let mut run_day = None;
+        for row in 0..batch.num_rows() {
+            let series = (subjects[row], times[row], rest[row]);
+            if previous.is_some_and(|p| p >= series) {
+                return None;
+            }
+            previous = Some(series);
+            let day = day_number(times[row]);
+            if run_day != Some(day) {
+                if let Some(done) = run_day {
+                    runs.push((done, (b, start..row)));
+                }
+                (run_day, start) = (Some(day), row);
+            }
+        }
+        if let Some(day) = run_day {
+            runs.push((day, (b, start..batch.num_rows())));
+        }
+    }
+    runs.sort_by_key(|(day, _)| *day);
+    Some(
+        runs.chunk_by(|a, b| a.0 == b.0)
+            .map(|day| day.iter().map(|(_, run)| run.clone()).collect())
+            .collect(),
+    )
 }
 
-/// The rows of each day, (batch, row), for keys in series order: runs of one day, taken
-/// day by day in arrival order, keep that order.
-fn days_in_arrival_order(keys: &[RowKey]) -> Vec<Vec<(usize, usize)>> {
-    let mut runs = day_runs(keys);
-    runs.sort_by_key(|(day, _)| *day);
-    runs.chunk_by(|a, b| a.0 == b.0)
-        .map(|day| {
-            day.iter()
-                .flat_map(|(_, rows)| rows.clone())
-                .map(|i| arrival(&keys[i]))
-                .collect()
-        })
-        .collect()
+/// Runs shorter than this on average are copied into one batch: encoding many tiny slices
+/// one after another costs more than the copy.
+const SLICED_RUN_ROWS: usize = 1024;
+
+/// A day's rows from its runs: slices of the batches when the runs are long (a subject's
+/// readings of a day), else one batch.
+fn day_of_runs(
+    schema: &StreamSchema,
+    batches: &[RecordBatch],
+    runs: Vec<Run>,
+) -> Result<Vec<RecordBatch>> {
+    let rows: usize = runs.iter().map(|(_, r)| r.len()).sum();
+    let slices: Vec<RecordBatch> = runs
+        .into_iter()
+        .map(|(b, r)| batches[b].slice(r.start, r.len()))
+        .collect();
+    if rows >= SLICED_RUN_ROWS * slices.len() {
+        return Ok(slices);
+    }
+    Ok(vec![concat_batches(schema.arrow_schema(), &slices)?])
 }
 
 /// The rows of each day, (batch, row), of sorted keys: of the versions of a reading, the
@@ -230,7 +279,8 @@ fn arrival(key: &RowKey) -> (usize, usize) {
 /// Whether consecutive rows of `batch` are in sort order and distinct.
 #[cfg(test)]
 pub(crate) fn is_sorted_and_unique(schema: &StreamSchema, batch: &RecordBatch) -> bool {
-    row_keys(schema, std::slice::from_ref(batch))
+    let batches = std::slice::from_ref(batch);
+    row_keys(schema, batches, &rest_ranks(schema, batches))
         .windows(2)
         .all(|pair| reading(&pair[0]) < reading(&pair[1]))
 }
@@ -266,21 +316,24 @@ mod tests {
         .unwrap()
     }
 
-    fn contents(batch: &RecordBatch) -> Vec<(i64, String, i64, f64)> {
-        let subject = batch.column(0).as_primitive::<Int64Type>();
-        let source = batch.column(1).as_string::<i32>();
-        let time = batch.column(2).as_primitive::<TimestampNanosecondType>();
-        let bpm = batch
-            .column(3)
-            .as_primitive::<arrow::datatypes::Float64Type>();
-        (0..batch.num_rows())
-            .map(|i| {
-                (
-                    subject.value(i),
-                    source.value(i).to_owned(),
-                    time.value(i),
-                    bpm.value(i),
-                )
+    /// The rows of a day, whatever batches carry them.
+    fn contents(day: &[RecordBatch]) -> Vec<(i64, String, i64, f64)> {
+        day.iter()
+            .flat_map(|batch| {
+                let subject = batch.column(0).as_primitive::<Int64Type>();
+                let source = batch.column(1).as_string::<i32>();
+                let time = batch.column(2).as_primitive::<TimestampNanosecondType>();
+                let bpm = batch
+                    .column(3)
+                    .as_primitive::<arrow::datatypes::Float64Type>();
+                (0..batch.num_rows()).map(move |i| {
+                    (
+                        subject.value(i),
+                        source.value(i).to_owned(),
+                        time.value(i),
+                        bpm.value(i),
+                    )
+                })
             })
             .collect()
     }
@@ -311,7 +364,7 @@ mod tests {
         );
         assert_eq!(contents(&days[1]), [(2, "watch".into(), day + 5, 71.0)]);
         for d in &days {
-            assert!(is_sorted_and_unique(&schema, d));
+            assert!(is_sorted_and_unique(&schema, &d[0]));
         }
     }
 
@@ -345,9 +398,9 @@ mod tests {
         let second = meals(&[("phone", "dinner", 200.0), ("phone", "lunch", 150.0)]);
         let days = sort_and_split(&schema, &[first, second]).unwrap();
         assert_eq!(days.len(), 1);
-        let grams = days[0].column(3).as_primitive::<Float64Type>().values();
+        let grams = days[0][0].column(3).as_primitive::<Float64Type>().values();
         assert_eq!(grams.to_vec(), [1.0, 200.0, 150.0]);
-        assert!(is_sorted_and_unique(&schema, &days[0]));
+        assert!(is_sorted_and_unique(&schema, &days[0][0]));
     }
 
     #[test]
@@ -361,14 +414,16 @@ mod tests {
         ]);
         let second = readings(&[(2, "watch", day + 1, 63.0), (2, "watch", day + 9, 64.0)]);
         let batches = [first, second];
-        let keys = row_keys(&schema, &batches);
-        assert!(in_series_order(&keys));
-        let mut sorted = keys.clone();
-        sorted.sort_unstable();
-        assert_eq!(days_in_arrival_order(&keys), days_of_sorted(&sorted));
+        let runs = |batches: &[RecordBatch]| {
+            day_runs_in_series_order(&schema, batches, &rest_ranks(&schema, batches))
+        };
+        assert_eq!(
+            runs(&batches),
+            Some(vec![vec![(0, 0..1), (0, 2..3)], vec![(0, 1..2), (1, 0..2)]])
+        );
         let days = sort_and_split(&schema, &batches).unwrap();
         assert_eq!(
-            days.iter().map(contents).collect::<Vec<_>>(),
+            days.iter().map(|day| contents(day)).collect::<Vec<_>>(),
             [
                 vec![(1, "watch".into(), 5, 60.0), (2, "watch".into(), 7, 62.0)],
                 vec![
@@ -379,7 +434,30 @@ mod tests {
             ]
         );
         let repeated = readings(&[(1, "watch", 5, 60.0), (1, "watch", 5, 66.0)]);
-        assert!(!in_series_order(&row_keys(&schema, &[repeated])));
+        assert_eq!(runs(&[repeated]), None);
+        let backwards = readings(&[(2, "watch", 5, 60.0), (1, "watch", 9, 66.0)]);
+        assert_eq!(runs(&[backwards]), None);
+    }
+
+    #[test]
+    fn long_runs_stay_slices_and_read_as_the_sorted_rows() {
+        let minute = 60_000_000_000;
+        let in_series_order: Vec<(i64, &str, i64, f64)> = (1..=2)
+            .flat_map(|subject| {
+                (0..2 * 1440).map(move |m| (subject, "watch", m * minute, m as f64))
+            })
+            .collect();
+        let mut shuffled = in_series_order.clone();
+        shuffled.swap(0, 1);
+        let schema = heart_rate();
+        let sliced = sort_and_split(&schema, &[readings(&in_series_order)]).unwrap();
+        let sorted = sort_and_split(&schema, &[readings(&shuffled)]).unwrap();
+        assert_eq!(sliced.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2]);
+        assert_eq!(sorted.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1]);
+        for (sliced, sorted) in sliced.iter().zip(&sorted) {
+            assert_eq!(contents(sliced), contents(sorted));
+            assert_eq!(contents(sliced).len(), 2 * 1440);
+        }
     }
 
     #[test]

@@ -283,13 +283,16 @@ async fn flush(
 async fn upload(
     shared: &Shared,
     schema: Arc<StreamSchema>,
-    day: RecordBatch,
+    day: Vec<RecordBatch>,
     ingest_batch: Option<BatchId>,
 ) -> Result<NewParquetFile> {
     let encoding = schema.clone();
     let file = tokio::task::spawn_blocking(move || {
-        let mut writer = FileWriter::new(&encoding, 0, day.num_rows())?;
-        writer.write(&day)?;
+        let rows = day.iter().map(RecordBatch::num_rows).sum();
+        let mut writer = FileWriter::new(&encoding, 0, rows)?;
+        for batch in &day {
+            writer.write(batch)?;
+        }
         writer.finish()
     })
     .await

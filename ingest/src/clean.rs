@@ -224,28 +224,47 @@ pub fn deduplicate(
             *key = *combined.entry((*key, id)).or_insert(next);
         }
     }
-    let mut order: Vec<(i64, i64, u32, u32)> = (0..rows)
-        .map(|row| (subjects.value(row), times.value(row), keys[row], row as u32))
+    let key = |row: u32| {
+        let row = row as usize;
+        (subjects.value(row), times.value(row), keys[row])
+    };
+    let order = series_order(0..rows as u32, key);
+    // In arrival order within a key: the later row wins.
+    let replaced: Vec<u32> = order
+        .par_windows(2)
+        .filter(|pair| key(pair[0]) == key(pair[1]))
+        .map(|pair| pair[0])
         .collect();
-    order.par_sort_unstable();
-    let mut keep = vec![true; rows];
-    let mut duplicates = 0usize;
-    for pair in order.windows(2) {
-        let (a, b) = (pair[0], pair[1]);
-        if (a.0, a.1, a.2) == (b.0, b.1, b.2) {
-            // Sorted by arrival within a key: the later row wins.
-            keep[a.3 as usize] = false;
-            duplicates += 1;
-        }
-    }
     let count = stats.rule(ROW, DUPLICATE);
     count.checked += rows as u64;
-    count.corrected += duplicates as u64;
-    if duplicates == 0 {
+    count.corrected += replaced.len() as u64;
+    if replaced.is_empty() {
         return Ok(batch);
     }
-    stats.rows_accepted -= duplicates as u64;
+    stats.rows_accepted -= replaced.len() as u64;
+    let mut keep = vec![true; rows];
+    for row in replaced {
+        keep[row as usize] = false;
+    }
     filter_record_batch(&batch, &BooleanArray::from(keep))
+}
+
+/// The rows given, in the order of their keys and, within a key, of arrival. Files list a
+/// subject's rows in time order, so most rows arrive sorted: one pass over the keys checks
+/// that and saves the sort.
+pub(crate) fn series_order<K: Ord + Send>(
+    rows: impl Iterator<Item = u32>,
+    key: impl Fn(u32) -> K + Sync,
+) -> Vec<u32> {
+    let mut order = Vec::with_capacity(rows.size_hint().1.unwrap_or_default());
+    order.extend(rows);
+    if !order
+        .par_windows(2)
+        .all(|pair| key(pair[0]) <= key(pair[1]))
+    {
+        order.par_sort_unstable_by_key(|&row| (key(row), row));
+    }
+    order
 }
 
 /// A small integer per distinct value of a text column, in the order values first appear.

@@ -11,9 +11,9 @@ use arrow::{
     error::ArrowError,
 };
 use engine::StreamSchema;
-use rayon::slice::ParallelSliceMut;
+use rayon::prelude::*;
 
-use crate::clean::{ROW, Stats};
+use crate::clean::{ROW, Stats, series_order};
 
 /// The rule that drops a generic `asleep` interval that stage intervals already cover.
 pub const OVERLAP: &str = "overlap";
@@ -174,40 +174,28 @@ pub(crate) fn flag_spikes(
         .column(arrow.index_of("time")?)
         .as_primitive::<TimestampNanosecondType>();
     let sources = source_ids(batch.column(arrow.index_of("source")?).as_string::<i32>());
-    let mut order: Vec<(i64, u32, i64, u32)> = (0..batch.num_rows())
-        .filter(|&row| values.is_valid(row))
-        .map(|row| {
-            (
-                subjects.value(row),
-                sources[row],
-                times.value(row),
-                row as u32,
-            )
-        })
-        .collect();
-    order.par_sort_unstable();
-    let mut flagged = 0u64;
-    for w in order.windows(3) {
-        let [(s0, src0, t0, r0), (s1, src1, t1, r1), (s2, src2, t2, r2)] = [w[0], w[1], w[2]];
+    let key = |row: u32| {
+        let row = row as usize;
+        (subjects.value(row), sources[row], times.value(row))
+    };
+    let valid = (0..batch.num_rows() as u32).filter(|&row| values.is_valid(row as usize));
+    let order = series_order(valid, key);
+    let spike = |w: &[u32]| {
+        let [(s0, src0, t0), (s1, src1, t1), (s2, src2, t2)] = [key(w[0]), key(w[1]), key(w[2])];
         if (s0, src0) != (s1, src1) || (s1, src1) != (s2, src2) {
-            continue;
+            return false;
         }
         if t1 - t0 > rule.window || t2 - t1 > rule.window {
-            continue;
+            return false;
         }
-        let (before, value, after) = (
-            values.value(r0 as usize),
-            values.value(r1 as usize),
-            values.value(r2 as usize),
-        );
+        let [before, value, after] = [w[0], w[1], w[2]].map(|row| values.value(row as usize));
         let (up, down) = (value - before, value - after);
-        if up.signum() == down.signum() && up.abs().min(down.abs()) > rule.jump {
-            flagged += 1;
-        }
-    }
+        up.signum() == down.signum() && up.abs().min(down.abs()) > rule.jump
+    };
+    let flagged = order.par_windows(3).filter(|w| spike(w)).count();
     let count = stats.rule(rule.column, SPIKE);
     count.checked += order.len() as u64;
-    count.flagged += flagged;
+    count.flagged += flagged as u64;
     Ok(())
 }
 
@@ -446,6 +434,35 @@ mod tests {
         flag_spikes(&schema, &batch, &mut stats).unwrap();
         let count = stats.rules[&("bpm".to_owned(), SPIKE)];
         assert_eq!((count.checked, count.flagged), (11, 1));
+        let in_series_order = heart_rate_batch(
+            &schema,
+            &[
+                (1, "watch", 0, 70.0),
+                (1, "watch", 1, 190.0),
+                (1, "watch", 2, 71.0),
+                (1, "watch", 3, 72.0),
+                (1, "chest", 1, 72.0),
+                (1, "chest", 2, 190.0),
+                (2, "watch", 0, 60.0),
+            ],
+        );
+        let mut stats = Stats::default();
+        flag_spikes(&schema, &in_series_order, &mut stats).unwrap();
+        let count = stats.rules[&("bpm".to_owned(), SPIKE)];
+        assert_eq!((count.checked, count.flagged), (7, 1));
+    }
+
+    #[test]
+    fn series_order_keeps_sorted_rows_and_sorts_others_in_arrival_order_within_a_key() {
+        let sorted = [1, 1, 2, 3];
+        assert_eq!(series_order(0..4, |row| sorted[row as usize]), [0, 1, 2, 3]);
+        let unsorted = [3, 1, 2, 1];
+        assert_eq!(
+            series_order(0..4, |row| unsorted[row as usize]),
+            [1, 3, 2, 0]
+        );
+        let odd_rows = (0..4).filter(|row| row % 2 == 1);
+        assert_eq!(series_order(odd_rows, |row| unsorted[row as usize]), [1, 3]);
     }
 
     #[test]
