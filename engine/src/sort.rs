@@ -190,27 +190,19 @@ fn day_runs_in_series_order(
     rest: &[Vec<u32>],
 ) -> Option<Vec<Vec<Run>>> {
     let mut runs: Vec<(i64, Run)> = Vec::new();
-    let mut previous: Option<(i64, i64, u32)> = None;
+    let mut previous: Option<((&i64, &i64), &u32)> = None;
     for (b, (batch, rest)) in batches.iter().zip(rest).enumerate() {
         let (subjects, times) = series_columns(schema, batch);
-        let mut start = 0;
-        let mut run_day = None;
-        for row in 0..batch.num_rows() {
-            let series = (subjects[row], times[row], rest[row]);
+        for series in subjects.iter().zip(times).zip(rest) {
             if previous.is_some_and(|p| p >= series) {
                 return None;
             }
             previous = Some(series);
-            let day = day_number(times[row]);
-            if run_day != Some(day) {
-                if let Some(done) = run_day {
-                    runs.push((done, (b, start..row)));
-                }
-                (run_day, start) = (Some(day), row);
-            }
         }
-        if let Some(day) = run_day {
-            runs.push((day, (b, start..batch.num_rows())));
+        let mut start = 0;
+        for run in times.chunk_by(|a, b| day_number(*a) == day_number(*b)) {
+            runs.push((day_number(run[0]), (b, start..start + run.len())));
+            start += run.len();
         }
     }
     runs.sort_by_key(|(day, _)| *day);
