@@ -65,6 +65,11 @@ pub(crate) fn session_config(target_partitions: usize) -> SessionConfig {
     // `subject_id = 3` is taken to hold one subject); the reader makes that true only when it
     // filters rows while decoding. Merges below de-duplication rely on the plan's orderings.
     options.execution.parquet.pushdown_filters = true;
+    // Stream scans estimate the rows their bounds leave (`scan::FileScan`): a scan expected
+    // to return at most a batch stays one partition instead of being spread round-robin.
+    options
+        .execution
+        .use_row_number_estimates_to_optimize_partitioning = true;
     config
 }
 

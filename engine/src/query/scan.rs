@@ -13,7 +13,7 @@ use arrow::{
     compute::SortOptions,
     datatypes::{DataType, Field, SchemaRef},
 };
-use catalog::ParquetFile;
+use catalog::{FileFilter, ParquetFile};
 use datafusion::{
     common::{
         ColumnStatistics, Result, ScalarValue, Statistics, config::TableParquetOptions,
@@ -51,6 +51,8 @@ pub(crate) struct FileScan<'a> {
     pub store: &'a ObjectStoreUrl,
     pub options: TableParquetOptions,
     pub files: Vec<ParquetFile>,
+    /// The time and subject ranges the query reads, for estimating the rows it reads.
+    pub bounds: FileFilter,
     /// Stream columns to return, by index; `None` for all.
     pub projection: Option<Vec<usize>>,
     /// For pruning files read directly: any predicate over the stream's columns.
@@ -160,7 +162,7 @@ impl FileScan<'_> {
             .iter()
             .map(|f| self.partitioned_file(f, None))
             .collect();
-        let table_statistics = merged_statistics(&partitioned, &schema)?;
+        let table_statistics = self.expected(merged_statistics(&partitioned, &schema)?, files);
         let groups = partitioned.into_iter().map(single_file_group).collect();
         let ordering = LexOrdering::new(self.sort_exprs()).expect("the sort key is never empty");
         let config = FileScanConfigBuilder::new(self.store.clone(), Arc::new(source))
@@ -183,7 +185,7 @@ impl FileScan<'_> {
             .iter()
             .map(|f| self.partitioned_file(f, Some(f.sequence)))
             .collect();
-        let table_statistics = merged_statistics(&partitioned, &full)?;
+        let table_statistics = self.expected(merged_statistics(&partitioned, &full)?, files);
         let groups = partitioned.into_iter().map(single_file_group).collect();
 
         let key_len = self.schema.sort_key().len();
@@ -218,6 +220,24 @@ impl FileScan<'_> {
             })
             .collect::<Vec<_>>();
         Ok(Arc::new(ProjectionExec::try_new(exprs, dedup)?))
+    }
+
+    /// The files' statistics with the rows the query's bounds leave as an estimate. DataFusion
+    /// spreads a scan over more partitions (a round-robin exchange, then partial and final
+    /// aggregations) unless it expects at most one batch of rows: an hour of one subject's
+    /// readings is a few dozen rows of a day's file, and spreading them cost more than they do.
+    fn expected(&self, statistics: Statistics, files: &[&ParquetFile]) -> Statistics {
+        if self.bounds == FileFilter::default() {
+            return statistics;
+        }
+        let rows: f64 = files
+            .iter()
+            .map(|file| expected_rows(file, &self.bounds))
+            .sum();
+        Statistics {
+            num_rows: Precision::Inexact(rows.ceil() as usize),
+            ..statistics.to_inexact()
+        }
     }
 
     /// A file with the statistics the catalog holds: row count, time and subject ranges.
@@ -261,6 +281,32 @@ impl FileScan<'_> {
         }
         partitioned.with_statistics(Arc::new(statistics))
     }
+}
+
+/// The rows of a file within the bounds, if its rows spread evenly over its time range and
+/// its range of subject ids.
+fn expected_rows(file: &ParquetFile, bounds: &FileFilter) -> f64 {
+    let share = |(low, high): (i128, i128), (first, last): (i128, i128)| {
+        let overlap = (high.min(last) - low.max(first)).max(0);
+        overlap as f64 / (last - first).max(1) as f64
+    };
+    let mut rows = file.row_count as f64;
+    if let Some((start, end)) = bounds.time {
+        rows *= share(
+            (start.into(), end.into()),
+            (file.min_time.into(), i128::from(file.max_time) + 1),
+        );
+    }
+    if let Some((low, high)) = bounds.subjects {
+        rows *= share(
+            (low.0.into(), i128::from(high.0) + 1),
+            (
+                file.min_subject.0.into(),
+                i128::from(file.max_subject.0) + 1,
+            ),
+        );
+    }
+    rows
 }
 
 fn single_file_group(file: PartitionedFile) -> FileGroup {
@@ -312,4 +358,68 @@ pub(crate) fn overlapping_groups(files: &[ParquetFile]) -> Vec<Vec<usize>> {
         groups[g].push(i);
     }
     groups
+}
+
+#[cfg(test)]
+mod tests {
+    use catalog::{ParquetFileId, PartitionId, StreamId, SubjectId};
+    use chrono::{NaiveDate, Utc};
+
+    use super::*;
+
+    const HOUR: i64 = 3_600_000_000_000;
+
+    fn day_of(first_subject: i64, last_subject: i64, rows: i64) -> ParquetFile {
+        ParquetFile {
+            id: ParquetFileId(1),
+            partition: PartitionId(1),
+            stream: StreamId(1),
+            day: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+            object_store_id: uuid::Uuid::nil(),
+            path: "day.parquet".to_owned(),
+            sequence: 1,
+            min_time: 0,
+            max_time: 24 * HOUR - 1,
+            min_subject: SubjectId(first_subject),
+            max_subject: SubjectId(last_subject),
+            row_count: rows,
+            size_bytes: 1,
+            compaction_level: 1,
+            ingest_batch: None,
+            created_at: Utc::now(),
+            to_delete_at: None,
+        }
+    }
+
+    #[test]
+    fn expected_rows_are_the_share_of_the_time_and_subjects_read() {
+        let file = day_of(1, 300, 7_200_000);
+        let hour_of_one = FileFilter {
+            time: Some((10 * HOUR, 11 * HOUR)),
+            subjects: Some((SubjectId(7), SubjectId(7))),
+        };
+        assert_eq!(expected_rows(&file, &hour_of_one).round(), 1_000.0);
+        let eight = FileFilter {
+            subjects: Some((SubjectId(1), SubjectId(8))),
+            ..FileFilter::default()
+        };
+        assert_eq!(expected_rows(&file, &eight).round(), 192_000.0);
+        // Bounds past the file's ranges, or open on one side, count what they cover.
+        let from_noon = FileFilter {
+            time: Some((12 * HOUR, i64::MAX)),
+            subjects: Some((SubjectId(i64::MIN), SubjectId(1_000))),
+        };
+        assert_eq!(expected_rows(&file, &from_noon).round(), 3_600_000.0);
+        let elsewhere = FileFilter {
+            time: Some((30 * HOUR, 31 * HOUR)),
+            ..FileFilter::default()
+        };
+        assert_eq!(expected_rows(&file, &elsewhere), 0.0);
+        let one_subject_file = day_of(5, 5, 86_400);
+        let that_subject = FileFilter {
+            subjects: Some((SubjectId(5), SubjectId(5))),
+            ..FileFilter::default()
+        };
+        assert_eq!(expected_rows(&one_subject_file, &that_subject), 86_400.0);
+    }
 }

@@ -113,6 +113,7 @@ impl TableProvider for StreamTable {
             store: &self.store,
             options: state.default_table_options().parquet,
             files,
+            bounds,
             projection: Some(read.clone()),
             // The filters are inexact, so DataFusion keeps them in a filter above this scan
             // and its filter pushdown hands them to the reader of each file read directly;

@@ -89,6 +89,54 @@ pub async fn pruning_reads_only_the_files_a_query_needs(db: TestDatabase) {
     );
 }
 
+pub async fn a_short_read_of_a_large_file_is_not_spread(db: TestDatabase) {
+    // Raw rows: a minute rollup of a reading a second would answer these queries instead.
+    let config = EngineConfig {
+        target_partitions: 4,
+        rollups: false,
+        ..test_config()
+    };
+    let h = Harness::with_config(db, config).await;
+    let s = h.subjects(1).await;
+    // One subject, a reading every second for a day: one file of 86 400 rows.
+    let rows: Vec<_> = (0..DAY / SECOND)
+        .map(|i| (s[0], "watch", MARCH_1 + i * SECOND, 60.0 + (i % 50) as f64))
+        .collect();
+    h.write(&rows).await.unwrap();
+    assert_eq!(h.live_files().await.len(), 1);
+    let per_minute = |range: &str| {
+        format!(
+            "SELECT date_bin(INTERVAL '1 minute', time) AS minute, max(bpm) AS high \
+             FROM heart_rate WHERE subject_id = {} AND {range} GROUP BY minute ORDER BY minute",
+            s[0]
+        )
+    };
+
+    // An hour is 3 600 rows, less than a batch: read and aggregated in one partition.
+    let one_hour = per_minute(
+        "time >= TIMESTAMP '2026-03-01T10:00:00' AND time < TIMESTAMP '2026-03-01T11:00:00'",
+    );
+    let plan = explain(&h.engine, &one_hour).await;
+    assert!(!plan.contains("RepartitionExec"), "{plan}");
+    let output = h.engine.query("default", &one_hour).await.unwrap();
+    let high: Vec<f64> = output
+        .batches
+        .iter()
+        .flat_map(|b| b.column(1).as_primitive::<Float64Type>().values().to_vec())
+        .collect();
+    assert_eq!(high, vec![109.0; 60]);
+
+    // The whole day is ten batches: spread over the partitions.
+    let whole_day = per_minute("time >= TIMESTAMP '2026-03-01T00:00:00'");
+    let plan = explain(&h.engine, &whole_day).await;
+    assert!(plan.contains("RepartitionExec"), "{plan}");
+    let output = h.engine.query("default", &whole_day).await.unwrap();
+    assert_eq!(
+        output.batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+        24 * 60
+    );
+}
+
 pub async fn a_file_footer_is_read_once(db: TestDatabase) {
     let h = Harness::new(db).await;
     let s = h.subjects(1).await;

@@ -12,6 +12,7 @@
 //! readings and sort them when they finish, so the order rows arrive in never matters and
 //! their partial states (lists of readings) merge across partitions.
 
+mod date_bin;
 mod local_time;
 mod resting;
 mod series;
@@ -19,6 +20,8 @@ mod sleep;
 mod trimp;
 mod weighted;
 mod zones;
+
+pub(crate) use date_bin::date_bin;
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::{
@@ -29,6 +32,7 @@ use datafusion::{
 
 /// Adds the functions to a session.
 pub(crate) fn register(ctx: &SessionContext) {
+    ctx.register_udf(date_bin().as_ref().clone());
     ctx.register_udf(ScalarUDF::from(zones::HrZone::new()));
     ctx.register_udf(ScalarUDF::from(zones::MaxHr::new()));
     ctx.register_udf(ScalarUDF::from(local_time::LocalTime::day()));

@@ -90,7 +90,7 @@ pub(crate) struct DateBinGapfill {
 impl DateBinGapfill {
     fn new() -> Self {
         DateBinGapfill {
-            date_bin: datafusion::functions::datetime::date_bin(),
+            date_bin: crate::query::functions::date_bin(),
         }
     }
 }

@@ -170,7 +170,7 @@ fn gap_fill(aggregate: Aggregate) -> Result<Transformed<LogicalPlan>> {
     }
 
     let bucket_name = aggregate.schema.fields()[time].name().clone();
-    let date_bin = datafusion::functions::datetime::date_bin();
+    let date_bin = crate::query::functions::date_bin();
     let mut group_expr = aggregate.group_expr.clone();
     group_expr[time] =
         Expr::ScalarFunction(ScalarFunction::new_udf(date_bin, args.clone())).alias(bucket_name);

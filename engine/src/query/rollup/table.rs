@@ -228,6 +228,7 @@ impl TableProvider for RollupTable {
                 store: &self.stream.store,
                 options,
                 files: raw,
+                bounds,
                 projection: Some(columns),
                 predicate: raw_predicate.clone(),
                 key_predicate: raw_predicate,
