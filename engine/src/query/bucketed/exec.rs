@@ -11,7 +11,7 @@ use std::{
 
 use arrow::{
     array::RecordBatch,
-    compute::{SortOptions, concat_batches},
+    compute::{SortOptions, interleave_record_batch},
 };
 use datafusion::{
     common::{DataFusionError, Result, runtime::SpawnedTask, tree_node::TreeNodeRecursion},
@@ -232,7 +232,7 @@ impl ExecutionPlan for BucketedAggregateExec {
             current: None,
             folded: Groups::default(),
             pending: Vec::new(),
-            pending_rows: 0,
+            pending_rows: Vec::new(),
             ready: VecDeque::new(),
             chunk_size,
             started: false,
@@ -398,6 +398,8 @@ struct Source {
     task: Option<SpawnedTask<()>>,
     chunk: Option<Chunk>,
     position: usize,
+    /// Where the current chunk's rows are among the merger's pending batches, once some are.
+    pending_slot: Option<usize>,
 }
 
 impl Source {
@@ -462,6 +464,7 @@ impl Source {
             task: Some(task),
             chunk: None,
             position: 0,
+            pending_slot: None,
         }
     }
 
@@ -472,6 +475,7 @@ impl Source {
             let _ = self.spent.send(chunk.groups);
         }
         self.position = 0;
+        self.pending_slot = None;
         loop {
             match self.receiver.recv().await {
                 Some(Ok(chunk)) if chunk.groups.is_empty() => continue,
@@ -541,9 +545,13 @@ struct Merger {
     current_states: Vec<State>,
     /// Folded groups not yet turned into rows.
     folded: Groups,
-    /// Output rows in key order, too few yet for a batch of their own.
+    /// Output rows in key order, too few yet for a batch of their own: rows of these batches
+    /// (a partition's chunk, or folded groups), gathered into one batch when flushed. Where
+    /// partitions take turns group by group (one day per file, grouped by subject and day),
+    /// every run is one row: gathering them costs a copy per row, slicing and concatenating
+    /// cost a batch per row.
     pending: Vec<RecordBatch>,
-    pending_rows: usize,
+    pending_rows: Vec<(usize, usize)>,
     ready: VecDeque<RecordBatch>,
     chunk_size: usize,
     started: bool,
@@ -590,12 +598,10 @@ impl Merger {
                 }
                 source.advance(1).await?
             } else {
-                let rows = source.chunk()?.batch.slice(source.position, final_groups);
-                let more = source.advance(final_groups).await?;
                 self.close_current();
                 self.flush_folded()?;
-                self.add_rows(rows)?;
-                more
+                self.add_source_rows(index, final_groups)?;
+                self.sources[index].advance(final_groups).await?
             };
             let source = &self.sources[index];
             if more {
@@ -622,7 +628,28 @@ impl Merger {
         self.add_rows(rows)
     }
 
-    /// Queues rows in key order: large slices pass as they are, small ones are gathered
+    /// Queues the next `count` rows of a partition's chunk, in key order.
+    fn add_source_rows(&mut self, index: usize, count: usize) -> Result<()> {
+        let source = &self.sources[index];
+        let (batch, position) = (&source.chunk()?.batch, source.position);
+        if count >= self.chunk_size / 8 {
+            let rows = batch.slice(position, count);
+            self.flush_pending()?;
+            self.ready.push_back(rows);
+            return Ok(());
+        }
+        let slot = match source.pending_slot {
+            Some(slot) => slot,
+            None => {
+                self.pending.push(batch.clone());
+                self.sources[index].pending_slot = Some(self.pending.len() - 1);
+                self.pending.len() - 1
+            }
+        };
+        self.queue(slot, position, count)
+    }
+
+    /// Queues rows in key order: large batches pass as they are, small ones are gathered
     /// into batches of about the configured size.
     fn add_rows(&mut self, rows: RecordBatch) -> Result<()> {
         if rows.num_rows() >= self.chunk_size / 8 {
@@ -630,22 +657,31 @@ impl Merger {
             self.ready.push_back(rows);
             return Ok(());
         }
-        self.pending_rows += rows.num_rows();
+        let count = rows.num_rows();
         self.pending.push(rows);
-        if self.pending_rows >= self.chunk_size {
+        self.queue(self.pending.len() - 1, 0, count)
+    }
+
+    fn queue(&mut self, slot: usize, position: usize, count: usize) -> Result<()> {
+        self.pending_rows
+            .extend((position..position + count).map(|row| (slot, row)));
+        if self.pending_rows.len() >= self.chunk_size {
             self.flush_pending()?;
         }
         Ok(())
     }
 
     fn flush_pending(&mut self) -> Result<()> {
-        let batch = match self.pending.len() {
-            0 => return Ok(()),
-            1 => self.pending.remove(0),
-            _ => concat_batches(&self.plan.schema, &self.pending)?,
-        };
+        if self.pending_rows.is_empty() {
+            return Ok(());
+        }
+        let batches: Vec<&RecordBatch> = self.pending.iter().collect();
+        let batch = interleave_record_batch(&batches, &self.pending_rows)?;
         self.pending.clear();
-        self.pending_rows = 0;
+        self.pending_rows.clear();
+        for source in &mut self.sources {
+            source.pending_slot = None;
+        }
         self.ready.push_back(batch);
         Ok(())
     }
