@@ -370,6 +370,56 @@ async fn random_queries_on_random_data_match_datafusion() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_taking_turns_row_by_row_match_datafusion() {
+    // One day per partition, grouped by subject and day: the merge takes one row from each
+    // partition in turn (subject 1's day 0, day 1, …, then subject 2's).
+    let (days, subjects) = (12, 40);
+    let mut random = Random(11);
+    let partitions: Vec<Vec<RecordBatch>> = (0..days)
+        .map(|day| {
+            let mut rows = Rows {
+                subjects: Vec::new(),
+                times: Vec::new(),
+                bpm: Vec::new(),
+                steps: Vec::new(),
+            };
+            // Some subjects miss some days, so that partitions' chunks end at different places.
+            for subject in 1..=subjects {
+                if random.chance(0.2) {
+                    continue;
+                }
+                for hour in 0..24 {
+                    rows.subjects.push(subject);
+                    rows.times.push((day * 24 + hour) * HOUR);
+                    rows.bpm.push(Some(50.0 + random.below(100) as f64));
+                    rows.steps.push(Some(random.below(500) as i64));
+                }
+            }
+            let all: Vec<usize> = (0..rows.len()).collect();
+            all.chunks(100).map(|chunk| rows.batch(chunk)).collect()
+        })
+        .collect();
+    let sql = "SELECT subject_id, date_bin(INTERVAL '1 day', time) AS b, count(*), sum(bpm), \
+               max(bpm), last_value(steps ORDER BY time) FROM hr GROUP BY subject_id, b";
+    for batch_size in [16, 8192] {
+        let plan = compare(sql, partitions.clone(), true, batch_size).await;
+        assert!(plan.contains("BucketedAggregateExec"), "{plan}");
+        // In key order, as the plan declares.
+        let ctx = context(true, partitions.clone(), true, batch_size);
+        let (_, schema, batches) = plan_and_rows(&ctx, sql).await;
+        let keys: Vec<(i64, i64)> = cells(&schema, &batches)
+            .iter()
+            .map(|row| match row[..2] {
+                [Cell::Int(subject), Cell::Int(bucket)] => (subject, bucket),
+                _ => panic!("not a key: {row:?}"),
+            })
+            .collect();
+        assert!(keys.len() > (days * subjects / 2) as usize);
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+    }
+}
+
 #[tokio::test]
 async fn groups_split_between_batches_and_partitions_are_folded_together() {
     // One subject, one minute bucket, each row in its own batch and alternate partitions.
