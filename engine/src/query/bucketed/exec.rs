@@ -642,8 +642,9 @@ impl Merger {
             Some(slot) => slot,
             None => {
                 self.pending.push(batch.clone());
-                self.sources[index].pending_slot = Some(self.pending.len() - 1);
-                self.pending.len() - 1
+                let slot = self.pending.len() - 1;
+                self.sources[index].pending_slot = Some(slot);
+                slot
             }
         };
         self.queue(slot, position, count)

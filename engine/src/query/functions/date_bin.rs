@@ -90,7 +90,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn bins_and_keeps_the_order_as_datafusions_date_bin() {
+    async fn bins_as_datafusions_date_bin() {
         let ctx = SessionContext::new();
         let sql = "SELECT date_bin(INTERVAL '15 minutes', t, TIMESTAMP '2026-01-01 00:05:00') AS b \
                    FROM (VALUES (TIMESTAMP '2026-03-01 10:04:59'), (TIMESTAMP '2026-03-01 10:05:00'), \
