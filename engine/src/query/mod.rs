@@ -11,6 +11,7 @@ mod catalog_tables;
 pub(crate) mod dedup;
 mod functions;
 mod gapfill;
+mod latest;
 mod placeholders;
 mod prune;
 mod result;
@@ -23,12 +24,16 @@ use std::{collections::HashMap, sync::Arc};
 use async_trait::async_trait;
 use catalog::{Catalog, Organization};
 use datafusion::{
-    catalog::{CatalogProvider, MemoryCatalogProviderList, SchemaProvider, TableProvider},
+    catalog::{CatalogProvider, MemoryCatalogProviderList, SchemaProvider, Session, TableProvider},
     common::{DataFusionError, Result as DfResult},
     execution::{
-        SessionState, SessionStateBuilder, object_store::ObjectStoreUrl, runtime_env::RuntimeEnv,
+        SessionState, SessionStateBuilder, context::QueryPlanner, object_store::ObjectStoreUrl,
+        runtime_env::RuntimeEnv,
     },
+    logical_expr::LogicalPlan,
     physical_optimizer::{PhysicalOptimizerRule, optimizer::PhysicalOptimizer},
+    physical_plan::ExecutionPlan,
+    physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner},
     prelude::{SQLOptions, SessionConfig, SessionContext},
 };
 
@@ -115,10 +120,34 @@ pub(crate) fn session_template(
     if let Some(densities) = rollups {
         state = state.with_optimizer_rule(Arc::new(rollup::RollupRule { densities }));
     }
+    // Last: it looks at aggregations as the other rules leave them.
+    state = state
+        .with_optimizer_rule(Arc::new(latest::LatestBucketsRule))
+        .with_query_planner(Arc::new(ExtensionPlanners));
     let ctx = SessionContext::new_with_state(gapfill::install(state).build());
     ctx.register_udaf(rollup::approx_quantile());
     functions::register(&ctx);
     ctx.state()
+}
+
+/// DataFusion's physical planner with the planners of the engine's logical nodes.
+#[derive(Debug)]
+pub(crate) struct ExtensionPlanners;
+
+#[async_trait]
+impl QueryPlanner for ExtensionPlanners {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session: &dyn Session,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        DefaultPhysicalPlanner::with_extension_planners(vec![
+            Arc::new(gapfill::GapFillPlanner),
+            Arc::new(latest::LatestBucketsPlanner),
+        ])
+        .create_physical_plan(logical_plan, session)
+        .await
+    }
 }
 
 pub(crate) struct SessionParts {

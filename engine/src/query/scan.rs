@@ -16,14 +16,16 @@ use arrow::{
 use catalog::{FileFilter, ParquetFile};
 use datafusion::{
     common::{
-        ColumnStatistics, Result, ScalarValue, Statistics, config::TableParquetOptions,
+        ColumnStatistics, Result, ScalarValue, Statistics,
+        config::TableParquetOptions,
         stats::Precision,
+        tree_node::{TreeNode, TreeNodeRecursion},
     },
     datasource::{
         listing::PartitionedFile,
         physical_plan::{
-            FileGroup, FileScanConfigBuilder, ParquetFileReaderFactory, ParquetSource,
-            parquet::CachedParquetFileReaderFactory,
+            FileGroup, FileScanConfig, FileScanConfigBuilder, ParquetFileReaderFactory,
+            ParquetSource, parquet::CachedParquetFileReaderFactory,
         },
         source::DataSourceExec,
         table_schema::TableSchema,
@@ -307,6 +309,43 @@ fn expected_rows(file: &ParquetFile, bounds: &FileFilter) -> f64 {
         );
     }
     rows
+}
+
+/// The first and last instants of the files `plan` reads, from the ranges the catalog gives
+/// each file (see [`FileScan::partitioned_file`]); `None` when it reads none.
+pub(crate) fn time_range_of_files(plan: &Arc<dyn ExecutionPlan>) -> Option<(i64, i64)> {
+    let mut range: Option<(i64, i64)> = None;
+    let _ = plan.apply(|node| {
+        let Some(config) = node
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|source| source.data_source().downcast_ref::<FileScanConfig>())
+        else {
+            return Ok(TreeNodeRecursion::Continue);
+        };
+        let Ok(time) = config.file_schema().index_of(TIME) else {
+            return Ok(TreeNodeRecursion::Continue);
+        };
+        let instant = |value: &Precision<ScalarValue>| match value {
+            Precision::Exact(ScalarValue::TimestampNanosecond(Some(t), _)) => Some(*t),
+            _ => None,
+        };
+        for file in config.file_groups.iter().flat_map(|group| group.iter()) {
+            let column = file
+                .statistics
+                .as_ref()
+                .and_then(|s| s.column_statistics.get(time));
+            if let Some((first, last)) =
+                column.and_then(|c| Some((instant(&c.min_value)?, instant(&c.max_value)?)))
+            {
+                range = Some(match range {
+                    Some((low, high)) => (low.min(first), high.max(last)),
+                    None => (first, last),
+                });
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    range
 }
 
 fn single_file_group(file: PartitionedFile) -> FileGroup {

@@ -50,6 +50,7 @@ on_both_backends! {
     query_path::results_use_utf8_and_nanosecond_timestamps,
     query_path::organizations_do_not_see_each_other,
     query_path::bucketed_aggregates_match_a_reference_model,
+    query_path::the_latest_buckets_are_read_from_the_newest_rows,
     rollups::rollups_answer_as_the_raw_rows_do,
     rollups::rollups_follow_compaction_and_garbage_collection,
     rollups::dense_minutes_are_answered_from_minute_rollups,

@@ -489,3 +489,191 @@ pub async fn bucketed_aggregates_match_a_reference_model(db: TestDatabase) {
         );
     }
 }
+
+pub async fn the_latest_buckets_are_read_from_the_newest_rows(db: TestDatabase) {
+    // Raw rows: rollups would answer these aggregations from files of their own.
+    let config = EngineConfig {
+        rollups: false,
+        ..test_config()
+    };
+    let h = Harness::with_config(db, config).await;
+    let s = h.subjects(3).await;
+    let mut random = Random::new(7);
+    // March 1, 2, 3 and 5 (none on the 4th), a reading a minute per subject from midnight to
+    // six and from six in the evening to midnight; whole numbers, so that sums are exact in
+    // any order.
+    for day in [0, 1, 2, 4] {
+        let rows: Vec<Reading> = s
+            .iter()
+            .flat_map(|&subject| {
+                (0..24 * 60)
+                    .filter(|minute| !(6 * 60..18 * 60).contains(minute))
+                    .map(move |minute| {
+                        (subject, "watch", MARCH_1 + day * DAY + minute * 60 * SECOND)
+                    })
+            })
+            .map(|(subject, source, time)| (subject, source, time, 40.0 + random.below(150) as f64))
+            .collect();
+        h.write(&rows).await.unwrap();
+    }
+    // A second version of March 5's first hours for one subject: a file overlapping the day's.
+    let rewritten: Vec<Reading> = (0..3 * 60)
+        .map(|minute| {
+            (
+                s[1],
+                "watch",
+                MARCH_1 + 4 * DAY + minute * 60 * SECOND,
+                200.0,
+            )
+        })
+        .collect();
+    h.write(&rewritten).await.unwrap();
+
+    let per_minute = |bound: &str| {
+        format!(
+            "SELECT date_bin(INTERVAL '1 minute', time) AS minute, max(bpm) AS high, \
+             min(bpm) AS low, count(*) AS n, avg(bpm) AS mean FROM heart_rate \
+             WHERE {bound} GROUP BY minute ORDER BY minute DESC"
+        )
+    };
+    let minutes = |answer: &arrow::array::RecordBatch| -> Vec<i64> {
+        answer
+            .column(0)
+            .as_primitive::<TimestampNanosecondType>()
+            .values()
+            .to_vec()
+    };
+
+    // Before three on March 5: the first window, five minutes, holds the answer; it reads the
+    // rewritten readings too.
+    let answer = latest(
+        &h.engine,
+        per_minute("time < TIMESTAMP '2026-03-05T03:00:00'"),
+        5,
+        0,
+        1,
+        false,
+    )
+    .await;
+    let three = MARCH_1 + 4 * DAY + 3 * HOUR;
+    assert_eq!(
+        minutes(&answer),
+        (1..=5).map(|m| three - m * 60 * SECOND).collect::<Vec<_>>()
+    );
+    let high = answer.column(1).as_primitive::<Float64Type>();
+    assert!(high.values().iter().all(|&bpm| bpm == 200.0), "{answer:?}");
+
+    // Nothing was written on March 4: the windows end where the files the query may read do,
+    // at midnight, and the first holds the answer.
+    let answer = latest(
+        &h.engine,
+        per_minute("time <= TIMESTAMP '2026-03-04T12:00:00'"),
+        5,
+        0,
+        1,
+        false,
+    )
+    .await;
+    let midnight = MARCH_1 + 3 * DAY;
+    assert_eq!(
+        minutes(&answer),
+        (1..=5)
+            .map(|m| midnight - m * 60 * SECOND)
+            .collect::<Vec<_>>()
+    );
+
+    // Noon on March 3, six hours after the day's last morning reading: windows of 5 and 80
+    // minutes are empty, the third (21 h 20 min) reaches the morning.
+    let answer = latest(
+        &h.engine,
+        per_minute("time < TIMESTAMP '2026-03-03T12:00:00'"),
+        5,
+        0,
+        3,
+        false,
+    )
+    .await;
+    let six = MARCH_1 + 2 * DAY + 6 * HOUR;
+    assert_eq!(
+        minutes(&answer),
+        (1..=5).map(|m| six - m * 60 * SECOND).collect::<Vec<_>>()
+    );
+
+    // 703 minutes (700 after 3 skipped): March 5 has 360 minutes from noon on, and the next
+    // window would start before the first file; the whole query answers.
+    let answer = latest(
+        &h.engine,
+        per_minute("time < TIMESTAMP '2026-03-06T00:00:00'"),
+        700,
+        3,
+        1,
+        true,
+    )
+    .await;
+    assert_eq!(answer.num_rows(), 700);
+    // More minutes than the files hold: not a window is tried.
+    let answer = latest(
+        &h.engine,
+        per_minute("time < TIMESTAMP '2026-03-06T00:00:00'"),
+        10_000,
+        0,
+        0,
+        true,
+    )
+    .await;
+    assert_eq!(answer.num_rows(), 4 * 12 * 60);
+
+    // Hours from half past, per subject, with HAVING and an offset, and no bound on time: the
+    // windows end where the newest file does.
+    let per_hour = "SELECT date_bin(INTERVAL '1 hour', time, TIMESTAMP '2026-01-01T00:30:00') AS h, \
+                    subject_id, sum(bpm) AS total FROM heart_rate GROUP BY h, subject_id \
+                    HAVING count(*) > 30 ORDER BY h DESC, subject_id";
+    let answer = latest(&h.engine, per_hour.to_owned(), 7, 2, 1, false).await;
+    assert_eq!(answer.num_rows(), 7);
+
+    // Not the latest buckets: ascending, or ranked by an aggregate.
+    for other in [
+        "SELECT date_bin(INTERVAL '1 minute', time) AS minute, max(bpm) FROM heart_rate \
+         GROUP BY minute ORDER BY minute LIMIT 5",
+        "SELECT date_bin(INTERVAL '1 minute', time) AS minute, max(bpm) AS high FROM heart_rate \
+         GROUP BY minute ORDER BY high DESC LIMIT 5",
+    ] {
+        let plan = explain(&h.engine, other).await;
+        assert!(!plan.contains("LatestBuckets"), "{plan}");
+    }
+}
+
+async fn table(engine: &engine::Engine, sql: &str) -> arrow::array::RecordBatch {
+    let output = engine.query("default", sql).await.unwrap();
+    let schema = output.batches[0].schema();
+    arrow::compute::concat_batches(&schema, &output.batches).unwrap()
+}
+
+/// A latest-buckets query with a limit and an offset, checked against the same query without
+/// them, cut in the test; and how it ran: windows tried, and whether the whole query ran.
+async fn latest(
+    engine: &engine::Engine,
+    query: String,
+    limit: usize,
+    offset: usize,
+    windows_run: usize,
+    whole: bool,
+) -> arrow::array::RecordBatch {
+    let limited = format!("{query} LIMIT {limit} OFFSET {offset}");
+    let plan = explain(engine, &format!("ANALYZE {limited}")).await;
+    assert!(plan.contains("LatestBucketsExec"), "{plan}");
+    assert!(
+        plan.contains(&format!("windows_run={windows_run}")),
+        "{plan}"
+    );
+    assert_eq!(plan.contains("whole_runs=1"), whole, "{plan}");
+    let answer = table(engine, &limited).await;
+    let everything = table(engine, &query).await;
+    assert!(everything.num_rows() >= offset + answer.num_rows());
+    assert_eq!(
+        answer,
+        everything.slice(offset, answer.num_rows()),
+        "{limited}"
+    );
+    answer
+}

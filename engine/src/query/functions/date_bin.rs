@@ -11,15 +11,19 @@ use std::{
     sync::{Arc, LazyLock},
 };
 
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, IntervalMonthDayNano};
 use datafusion::{
-    common::Result,
+    common::{Result, ScalarValue},
     functions::datetime::date_bin::DateBinFunc,
     logical_expr::{
-        ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+        ColumnarValue, Documentation, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+        Signature,
+        expr::ScalarFunction,
         sort_properties::{ExprProperties, SortProperties},
     },
 };
+
+const NANOS_PER_DAY: i64 = 86_400_000_000_000;
 
 /// The `date_bin` every session has, and the engine's rewrites call.
 pub(crate) fn date_bin() -> Arc<ScalarUDF> {
@@ -78,6 +82,73 @@ impl ScalarUDFImpl for DateBin {
     }
 }
 
+/// The bins of a `date_bin` call whose stride and origin are constants, the stride a fixed
+/// length (days, hours, minutes, seconds: no months), in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
+pub(crate) struct Bins {
+    pub stride: i64,
+    pub origin: i64,
+}
+
+impl Bins {
+    /// The bins of `date_bin(<stride>, expr[, <origin>])` and the expression it bins; `None`
+    /// for any other call.
+    pub(crate) fn of(call: &ScalarFunction) -> Option<(Self, &Expr)> {
+        let literal = |e: &Expr| match e {
+            Expr::Literal(v, _) => Some(v.clone()),
+            _ => None,
+        };
+        let (stride, binned, origin) = match (call.func.name(), call.args.as_slice()) {
+            ("date_bin", [stride, binned]) => (stride, binned, None),
+            ("date_bin", [stride, binned, origin]) => (stride, binned, Some(origin)),
+            _ => return None,
+        };
+        let stride = match literal(stride)? {
+            ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano {
+                months: 0,
+                days,
+                nanoseconds,
+            })) => i64::from(days)
+                .checked_mul(NANOS_PER_DAY)?
+                .checked_add(nanoseconds)?,
+            ScalarValue::IntervalDayTime(Some(v)) => i64::from(v.days)
+                .checked_mul(NANOS_PER_DAY)?
+                .checked_add(i64::from(v.milliseconds) * 1_000_000)?,
+            _ => return None,
+        };
+        let origin = match origin {
+            None => 0,
+            Some(origin) => timestamp_nanos(&literal(origin)?)?,
+        };
+        (stride > 0).then_some((Self { stride, origin }, binned))
+    }
+
+    /// The start of the bin holding `t`; `None` beyond the range of timestamps.
+    pub(crate) fn start(&self, t: i64) -> Option<i64> {
+        let (t, stride, origin) = (
+            i128::from(t),
+            i128::from(self.stride),
+            i128::from(self.origin),
+        );
+        i64::try_from(origin + (t - origin).div_euclid(stride) * stride).ok()
+    }
+}
+
+/// A timestamp constant as nanoseconds since the epoch, when it is an instant in UTC.
+pub(crate) fn timestamp_nanos(value: &ScalarValue) -> Option<i64> {
+    let utc = |tz: &Option<Arc<str>>| {
+        tz.as_deref()
+            .is_none_or(|tz| matches!(tz, "UTC" | "+00:00" | "Z"))
+    };
+    match value {
+        ScalarValue::TimestampNanosecond(Some(v), tz) if utc(tz) => Some(*v),
+        ScalarValue::TimestampMicrosecond(Some(v), tz) if utc(tz) => v.checked_mul(1_000),
+        ScalarValue::TimestampMillisecond(Some(v), tz) if utc(tz) => v.checked_mul(1_000_000),
+        ScalarValue::TimestampSecond(Some(v), tz) if utc(tz) => v.checked_mul(1_000_000_000),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::hash::BuildHasher;
@@ -124,6 +195,36 @@ mod tests {
             .output_ordering(&[ascending.clone(), ascending])
             .unwrap();
         assert_eq!(unordered, SortProperties::Unordered);
+    }
+
+    #[test]
+    fn bins_of_a_call_with_constant_stride_and_origin() {
+        use datafusion::prelude::{col, lit};
+        const MINUTE: i64 = 60_000_000_000;
+        let call = |stride: IntervalMonthDayNano, origin: Option<i64>| {
+            let mut args = vec![
+                lit(ScalarValue::IntervalMonthDayNano(Some(stride))),
+                col("time"),
+            ];
+            args.extend(origin.map(|o| lit(ScalarValue::TimestampNanosecond(Some(o), None))));
+            match date_bin().call(args) {
+                Expr::ScalarFunction(call) => call,
+                other => panic!("not a call: {other}"),
+            }
+        };
+        let quarter = IntervalMonthDayNano::new(0, 0, 15 * MINUTE);
+        let call_from_five = call(quarter, Some(5 * MINUTE));
+        let (bins, binned) = Bins::of(&call_from_five).unwrap();
+        assert_eq!(binned, &col("time"));
+        assert_eq!((bins.stride, bins.origin), (15 * MINUTE, 5 * MINUTE));
+        assert_eq!(bins.start(5 * MINUTE), Some(5 * MINUTE));
+        assert_eq!(bins.start(20 * MINUTE - 1), Some(5 * MINUTE));
+        assert_eq!(bins.start(4 * MINUTE), Some(-10 * MINUTE));
+        assert_eq!(bins.start(i64::MIN), None);
+        let (day, _) = Bins::of(&call(IntervalMonthDayNano::new(0, 1, 0), None)).unwrap();
+        assert_eq!((day.stride, day.origin), (1_440 * MINUTE, 0));
+        assert!(Bins::of(&call(IntervalMonthDayNano::new(1, 0, 0), None)).is_none());
+        assert!(Bins::of(&call(IntervalMonthDayNano::new(0, 0, 0), None)).is_none());
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod trimp;
 mod weighted;
 mod zones;
 
-pub(crate) use date_bin::date_bin;
+pub(crate) use date_bin::{Bins, date_bin, timestamp_nanos};
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::{

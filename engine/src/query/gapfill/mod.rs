@@ -29,43 +29,16 @@ mod tests;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use datafusion::{
-    catalog::Session,
-    common::Result,
-    execution::{SessionStateBuilder, context::QueryPlanner},
-    logical_expr::LogicalPlan,
-    physical_plan::ExecutionPlan,
-    physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner},
-};
+use datafusion::execution::SessionStateBuilder;
 
 pub(crate) use self::{exec::GapFillPlanner, rule::GapFillRule};
 
-/// Gap filling in a session being built with DataFusion's default features: the functions,
-/// the rule, and a query planner that plans `GapFill` nodes.
+/// Gap filling in a session being built with DataFusion's default features: the functions
+/// and the rule. Its query planner must plan `GapFill` nodes with [`GapFillPlanner`].
 pub(crate) fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
     builder
         .scalar_functions()
         .get_or_insert_with(Vec::new)
         .extend(functions::all());
-    builder
-        .with_analyzer_rule(Arc::new(GapFillRule))
-        .with_query_planner(Arc::new(GapFillQueryPlanner))
-}
-
-/// DataFusion's planner with [`GapFillPlanner`].
-#[derive(Debug)]
-struct GapFillQueryPlanner;
-
-#[async_trait]
-impl QueryPlanner for GapFillQueryPlanner {
-    async fn create_physical_plan(
-        &self,
-        logical_plan: &LogicalPlan,
-        session: &dyn Session,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(GapFillPlanner)])
-            .create_physical_plan(logical_plan, session)
-            .await
-    }
+    builder.with_analyzer_rule(Arc::new(GapFillRule))
 }

@@ -73,7 +73,8 @@ fn context_with(
     let builder = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
-        .with_physical_optimizer_rules(rules);
+        .with_physical_optimizer_rules(rules)
+        .with_query_planner(Arc::new(crate::query::ExtensionPlanners));
     let ctx = SessionContext::new_with_state(install(builder).build());
     let half = rows.len() / 2;
     let table = MemTable::try_new(

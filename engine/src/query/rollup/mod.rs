@@ -23,7 +23,7 @@ mod table;
 
 use std::{collections::HashMap, sync::Arc};
 
-use arrow::datatypes::{DataType, IntervalMonthDayNano};
+use arrow::datatypes::DataType;
 use datafusion::{
     catalog::default_table_source::{provider_as_source, source_as_provider},
     common::{
@@ -44,7 +44,10 @@ use datafusion::{
 
 pub(crate) use self::quantile::approx_quantile;
 use self::{quantile::approx_quantile_of_sketches, table::RollupTable};
-use super::stream_table::StreamTable;
+use super::{
+    functions::{Bins, timestamp_nanos},
+    stream_table::StreamTable,
+};
 use crate::{
     rollup::{Densities, FIRST_TIME, LAST_TIME, Part, ROWS, RollupSchema, Width},
     schema::{SUBJECT_ID, TIME},
@@ -109,12 +112,12 @@ enum Decomposed<'a> {
 }
 
 /// The aggregation's input, seen through filters and projections down to the stream scan.
-struct Input {
-    table: StreamTable,
-    table_name: TableReference,
-    predicates: Vec<Expr>,
-    group: Vec<Expr>,
-    aggregates: Vec<Expr>,
+pub(super) struct Input {
+    pub table: StreamTable,
+    pub table_name: TableReference,
+    pub predicates: Vec<Expr>,
+    pub group: Vec<Expr>,
+    pub aggregates: Vec<Expr>,
 }
 
 fn rewrite(aggregate: &Aggregate, densities: &Densities) -> Result<Option<LogicalPlan>> {
@@ -302,7 +305,7 @@ fn rewrite(aggregate: &Aggregate, densities: &Densities) -> Result<Option<Logica
 
 /// Follows the aggregation's input through filters and projections to a stream scan,
 /// gathering the predicates and expressing everything in the scan's columns.
-fn look_through(aggregate: &Aggregate) -> Result<Option<Input>> {
+pub(super) fn look_through(aggregate: &Aggregate) -> Result<Option<Input>> {
     if aggregate
         .group_expr
         .iter()
@@ -372,20 +375,6 @@ fn is_time(e: &Expr) -> bool {
     matches!(e, Expr::Column(c) if c.name == TIME)
 }
 
-fn timestamp_nanos(value: &ScalarValue) -> Option<i64> {
-    let utc = |tz: &Option<Arc<str>>| {
-        tz.as_deref()
-            .is_none_or(|tz| matches!(tz, "UTC" | "+00:00" | "Z"))
-    };
-    match value {
-        ScalarValue::TimestampNanosecond(Some(v), tz) if utc(tz) => Some(*v),
-        ScalarValue::TimestampMicrosecond(Some(v), tz) if utc(tz) => v.checked_mul(1_000),
-        ScalarValue::TimestampMillisecond(Some(v), tz) if utc(tz) => v.checked_mul(1_000_000),
-        ScalarValue::TimestampSecond(Some(v), tz) if utc(tz) => v.checked_mul(1_000_000_000),
-        _ => None,
-    }
-}
-
 /// The widest rollup whose buckets divide `nanos` (a stride, an origin, a bound).
 fn widest_dividing(nanos: i64) -> Option<Width> {
     Width::ALL
@@ -419,30 +408,10 @@ fn bucketing(call: &ScalarFunction) -> Option<Option<Width>> {
                 _ => None,
             })
         }
-        ("date_bin", [stride, time, rest @ ..]) if is_time(time) && rest.len() <= 1 => {
-            let stride = match literal(stride) {
-                Some(ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano {
-                    months: 0,
-                    days,
-                    nanoseconds,
-                }))) => i64::from(days)
-                    .checked_mul(Width::Day.nanos())
-                    .and_then(|d| d.checked_add(nanoseconds)),
-                Some(ScalarValue::IntervalDayTime(Some(v))) => i64::from(v.days)
-                    .checked_mul(Width::Day.nanos())
-                    .and_then(|d| d.checked_add(i64::from(v.milliseconds) * 1_000_000)),
-                _ => None,
-            };
-            let origin = match rest.first() {
-                None => Some(0),
-                Some(origin) => literal(origin).as_ref().and_then(timestamp_nanos),
-            };
-            Some(match (stride, origin) {
-                (Some(stride), Some(origin)) if stride > 0 => {
-                    widest_dividing(stride).min(widest_dividing(origin))
-                }
-                _ => None,
-            })
+        ("date_bin", [_, time, rest @ ..]) if is_time(time) && rest.len() <= 1 => {
+            Some(Bins::of(call).and_then(|(bins, _)| {
+                widest_dividing(bins.stride).min(widest_dividing(bins.origin))
+            }))
         }
         _ => None,
     }
