@@ -343,6 +343,9 @@ impl Values {
 
     /// Summary of the rows of one run.
     fn summarize(&self, rows: Range<usize>, needs: Needs) -> Summary {
+        if rows.len() == 1 {
+            return self.summarize_row(rows.start, needs);
+        }
         let count = self.valid_in(&rows);
         let mut summary = Summary {
             count,
@@ -369,6 +372,50 @@ impl Values {
                         summarize_i64_sparse(values, nulls, rows.start, needs, &mut summary)
                     }
                     _ => summarize_i64(values, needs, &mut summary),
+                }
+            }
+            Values::Presence(_) | Values::Absent => {}
+        }
+        summary
+    }
+}
+
+impl Values {
+    /// [`Self::summarize`] of a run of one row, what most runs are when buckets are about as
+    /// long as the time between readings (a reading a minute, grouped per minute): the same
+    /// summary without the loops.
+    #[inline]
+    fn summarize_row(&self, row: usize, needs: Needs) -> Summary {
+        let valid = self.is_valid(row);
+        let mut summary = Summary {
+            count: i64::from(valid),
+            ..Summary::default()
+        };
+        if !valid {
+            return summary;
+        }
+        match self {
+            Values::Float(array) => {
+                let x = array.values()[row];
+                if needs.extremes || needs.sum || needs.deviations {
+                    // A sum starts from +0: the sum of -0 alone is +0.
+                    summary.float_sum = 0.0 + x;
+                }
+                if needs.extremes {
+                    (summary.float_min, summary.float_max) = (x, x);
+                }
+                if needs.deviations {
+                    let deviation = x - summary.float_sum;
+                    summary.m2 = deviation * deviation;
+                }
+            }
+            Values::Int(array) => {
+                let x = array.values()[row];
+                if needs.sum {
+                    summary.int_sum = x;
+                }
+                if needs.extremes {
+                    (summary.int_min, summary.int_max) = (x, x);
                 }
             }
             Values::Presence(_) | Values::Absent => {}
@@ -882,6 +929,9 @@ impl Grouper {
             self.values.push(Values::evaluate(argument, batch)?);
         }
         let bucketing = plan.bucketing;
+        // The subject of the last run and the start of the bucket after its bucket: where
+        // the next run of that subject usually is, found without a division.
+        let mut next_bucket: Option<(i64, i64)> = None;
         let mut start = 0;
         while start < len {
             let (subject, time) = (subjects[start], times[start]);
@@ -890,22 +940,38 @@ impl Grouper {
             {
                 return Err(unsorted(previous, (subject, time)));
             }
-            let Some(bucket) = bucketing.bucket(time) else {
-                return exec_err!(
-                    "date_bin of time {time} with stride {} ns and origin {} overflows",
-                    bucketing.stride,
-                    bucketing.origin
-                );
+            let bucket = match next_bucket {
+                Some((same, next))
+                    if same == subject
+                        && time
+                            .checked_sub(next)
+                            .is_some_and(|d| (0..bucketing.stride).contains(&d)) =>
+                {
+                    next
+                }
+                _ => match bucketing.bucket(time) {
+                    Some(bucket) => bucket,
+                    None => {
+                        return exec_err!(
+                            "date_bin of time {time} with stride {} ns and origin {} overflows",
+                            bucketing.stride,
+                            bucketing.origin
+                        );
+                    }
+                },
             };
             // The bucket's last instant; saturating, as no time lies beyond i64::MAX.
             let last = bucket.saturating_add(bucketing.stride - 1);
+            next_bucket = last.checked_add(1).map(|next| (subject, next));
             let end = start
                 + 1
                 + leading_in_group(&subjects[start + 1..], &times[start + 1..], subject, last);
             let rows = start..end;
             // The search skips whole blocks on the strength of their last row, which only
-            // holds for rows in order: check the rows it took.
-            if !run_in_order(&subjects[rows.clone()], &times[rows.clone()], self.avx2) {
+            // holds for rows in order: check the rows it took (one row is in order).
+            if rows.len() > 1
+                && !run_in_order(&subjects[rows.clone()], &times[rows.clone()], self.avx2)
+            {
                 return Err(
                     match first_unsorted(&subjects[rows.clone()], &times[rows.clone()]) {
                         Some(row) => unsorted(
@@ -1109,6 +1175,61 @@ pub(crate) fn origin_display(origin: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run of one row takes a shortcut past the loops; it must give what they give.
+    #[test]
+    fn one_row_summaries_are_the_loops() {
+        let all_needs = (0..8).map(|bits| Needs {
+            sum: bits & 1 != 0,
+            extremes: bits & 2 != 0,
+            deviations: bits & 4 != 0,
+        });
+        let fields = |s: &Summary| {
+            (
+                s.count,
+                s.float_sum.to_bits(),
+                s.float_min.to_bits(),
+                s.float_max.to_bits(),
+                // Any NaN: the sign of a NaN from arithmetic is not specified.
+                if s.m2.is_nan() {
+                    u64::MAX
+                } else {
+                    s.m2.to_bits()
+                },
+                (s.int_sum, s.int_min, s.int_max),
+            )
+        };
+        for needs in all_needs {
+            let floats = [3.5, f64::NAN, -0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY];
+            let ints = [7, -3, 0, i64::MAX, i64::MIN];
+            let rows: Vec<Values> = floats
+                .iter()
+                .map(|&x| Values::Float(Float64Array::from(vec![x])))
+                .chain(ints.iter().map(|&x| Values::Int(Int64Array::from(vec![x]))))
+                .chain([
+                    Values::Float(Float64Array::from(vec![None])),
+                    Values::Int(Int64Array::from(vec![None])),
+                    Values::Presence(None),
+                    Values::Absent,
+                ])
+                .collect();
+            for values in rows {
+                let mut looped = Summary {
+                    count: values.valid_in(&(0..1)),
+                    ..Summary::default()
+                };
+                if looped.count > 0 && needs != Needs::default() {
+                    match &values {
+                        Values::Float(a) => summarize_f64(a.values(), needs, &mut looped),
+                        Values::Int(a) => summarize_i64(a.values(), needs, &mut looped),
+                        Values::Presence(_) | Values::Absent => {}
+                    }
+                }
+                let shortcut = values.summarize(0..1, needs);
+                assert_eq!(fields(&shortcut), fields(&looped), "{needs:?}");
+            }
+        }
+    }
 
     /// The one-pass summary of a run against folding the values one by one in Arrow's order.
     #[test]
