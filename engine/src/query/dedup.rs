@@ -115,10 +115,10 @@ impl ExecutionPlan for DedupExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         Ok(Arc::new(DedupExec::new(
-            children.swap_remove(0),
+            super::only_input(self.name(), &children)?.clone(),
             self.ordering.clone(),
             self.key.clone(),
         )))

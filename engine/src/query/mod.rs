@@ -130,6 +130,21 @@ pub(crate) fn session_template(
     ctx.state()
 }
 
+/// The input of an operator that has one: for `ExecutionPlan::with_new_children` and the
+/// extension planners, which DataFusion hands a list.
+pub(crate) fn only_input<'a>(
+    operator: &str,
+    inputs: &'a [Arc<dyn ExecutionPlan>],
+) -> DfResult<&'a Arc<dyn ExecutionPlan>> {
+    match inputs {
+        [input] => Ok(input),
+        _ => Err(DataFusionError::Internal(format!(
+            "{operator} has one input, not {}",
+            inputs.len()
+        ))),
+    }
+}
+
 /// DataFusion's physical planner with the planners of the engine's logical nodes.
 #[derive(Debug)]
 pub(crate) struct ExtensionPlanners;

@@ -173,9 +173,9 @@ impl ExecutionPlan for BucketedAggregateExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let input = children.swap_remove(0);
+        let input = crate::query::only_input(self.name(), &children)?.clone();
         let properties = Self::properties_of(&input, &self.plan);
         Ok(Arc::new(BucketedAggregateExec {
             input,

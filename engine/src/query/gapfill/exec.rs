@@ -64,12 +64,7 @@ impl ExtensionPlanner for GapFillPlanner {
         let Some(node) = node.as_any().downcast_ref::<GapFill>() else {
             return Ok(None);
         };
-        let [input] = physical_inputs else {
-            return Err(DataFusionError::Internal(format!(
-                "GapFill has one input, not {}",
-                physical_inputs.len()
-            )));
-        };
+        let input = crate::query::only_input("GapFill", physical_inputs)?;
         let params = resolve(node, session)?;
         let schema = Arc::new(node.schema().as_arrow().clone());
         let fill_names = node.fills.iter().map(|f| f.name.clone()).collect();
@@ -374,15 +369,9 @@ impl ExecutionPlan for GapFillExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return Err(DataFusionError::Internal(format!(
-                "GapFillExec has one input, not {}",
-                children.len()
-            )));
-        }
-        let input = children.swap_remove(0);
+        let input = crate::query::only_input(self.name(), &children)?.clone();
         let properties = Self::properties_of(&input, &self.params, &self.schema);
         Ok(Arc::new(GapFillExec {
             input,

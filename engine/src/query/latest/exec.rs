@@ -28,7 +28,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::LatestBuckets;
 use crate::{
-    query::{functions::Bins, prune, scan},
+    query::{functions::Bins, only_input, prune, scan},
     schema::TIME,
 };
 
@@ -55,12 +55,7 @@ impl ExtensionPlanner for LatestBucketsPlanner {
         let Some(node) = node.as_any().downcast_ref::<LatestBuckets>() else {
             return Ok(None);
         };
-        let [whole] = physical_inputs else {
-            return Err(DataFusionError::Internal(format!(
-                "LatestBuckets has one input, not {}",
-                physical_inputs.len()
-            )));
-        };
+        let whole = only_input("LatestBuckets", physical_inputs)?;
         let (Some(session), Some((first_file, last_file))) = (
             session.as_any().downcast_ref::<SessionState>(),
             scan::time_range_of_files(whole),
@@ -245,18 +240,10 @@ impl ExecutionPlan for LatestBucketsExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return Err(DataFusionError::Internal(format!(
-                "LatestBucketsExec has one input, not {}",
-                children.len()
-            )));
-        }
-        Ok(Arc::new(Self::new(
-            children.swap_remove(0),
-            self.narrowing.clone(),
-        )))
+        let whole = only_input(self.name(), &children)?.clone();
+        Ok(Arc::new(Self::new(whole, self.narrowing.clone())))
     }
 
     fn execute(

@@ -10,11 +10,11 @@
 //! [`LatestBucketsRule`], a logical optimizer rule, puts a [`LatestBuckets`] node above a sort
 //! with a limit whose first key, descending, is a `date_bin(<stride>, time[, <origin>])` group
 //! of an aggregation over a stream scan (through filters, projections and aliases, which may
-//! add other group keys, HAVING and further sort keys). [`LatestBucketsExec`] runs the query
-//! over windows ending at the end of the rows it may read, each sixteen times longer than the
-//! one before, until one returns as many rows as the limit asks for; the catalog reads only
-//! the files of the window. When no window does, it runs the plan below it, DataFusion's plan
-//! of the whole query.
+//! add other group keys, HAVING and further sort keys). [`exec::LatestBucketsExec`] runs the
+//! query over windows ending at the end of the rows it may read, each sixteen times longer
+//! than the one before, until one returns as many rows as the limit asks for; the catalog
+//! lists only the files a window reaches. When no window does, it runs the plan below it,
+//! DataFusion's plan of the whole query.
 
 mod exec;
 

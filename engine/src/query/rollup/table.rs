@@ -382,10 +382,10 @@ impl ExecutionPlan for RollupExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         Ok(Arc::new(RollupExec::try_new(
-            children.remove(0),
+            crate::query::only_input(self.name(), &children)?.clone(),
             self.rollup.clone(),
             self.width,
             self.values.sketches.clone(),
