@@ -1,8 +1,8 @@
 //! The one-pass aggregation over input sorted by `(subject, time)`.
 //!
 //! A batch is cut into *runs*: maximal stretches of rows with the same subject and bucket,
-//! found by comparing each row's time with the bounds of the current bucket (one division
-//! per run, not per row). Each argument column is then summarized per run in a tight loop
+//! found by comparing each row's time with the bounds of the current bucket (at most one
+//! division per run, none when a subject's next run is in the next bucket). Each argument column is then summarized per run in a tight loop
 //! over its primitive values (count, sum, extremes, squared deviations from the run's mean,
 //! only what its aggregates need), and the summaries are folded into the open group's
 //! [`State`]s. A group is complete when a run with another key starts: the input order
@@ -26,27 +26,7 @@ use datafusion::{
     physical_expr::PhysicalExpr,
 };
 
-/// `date_bin` with a stride of a fixed number of nanoseconds, as DataFusion computes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Bucketing {
-    /// Bucket width in nanoseconds, positive.
-    pub stride: i64,
-    /// An instant where a bucket starts, in nanoseconds since the epoch.
-    pub origin: i64,
-}
-
-impl Bucketing {
-    /// The start of the bucket that holds `time`, or `None` where DataFusion's `date_bin`
-    /// overflows (and returns NULL).
-    pub(crate) fn bucket(&self, time: i64) -> Option<i64> {
-        let diff = time.checked_sub(self.origin)?;
-        let mut delta = diff - diff % self.stride;
-        if diff < 0 && self.stride > 1 && delta != diff {
-            delta = delta.checked_sub(self.stride)?;
-        }
-        self.origin.checked_add(delta)
-    }
-}
+use crate::query::functions::Bucketing;
 
 /// How a value column is read: as `i64` (Int64 and timestamps, reinterpreted) or `f64`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

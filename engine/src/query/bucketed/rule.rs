@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow::{
     compute::SortOptions,
-    datatypes::{DataType, IntervalDayTime, IntervalMonthDayNano, Schema, TimeUnit},
+    datatypes::{DataType, Schema, TimeUnit},
 };
 use datafusion::{
     common::{
@@ -29,10 +29,9 @@ use datafusion::{
 
 use super::{
     exec::BucketedAggregateExec,
-    kernel::{Aggregate, Argument, Bucketing, Function, Numeric, Plan, numeric_of},
+    kernel::{Aggregate, Argument, Function, Numeric, Plan, numeric_of},
 };
-
-const NANOS_PER_DAY: i64 = 86_400_000_000_000;
+use crate::query::functions::{Bucketing, stride_nanos};
 
 /// Replaces DataFusion's aggregation of
 /// `GROUP BY subject, date_bin(INTERVAL …, time [, origin])` (in either order) by
@@ -196,21 +195,7 @@ fn date_bin(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<(Bucketing,
     if function.fun().name() != "date_bin" || !(2..=3).contains(&args.len()) {
         return None;
     }
-    let stride = match literal(&args[0])? {
-        ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano {
-            months: 0,
-            days,
-            nanoseconds,
-        })) => i64::from(*days)
-            .checked_mul(NANOS_PER_DAY)?
-            .checked_add(*nanoseconds)?,
-        ScalarValue::IntervalDayTime(Some(IntervalDayTime { days, milliseconds })) => {
-            i64::from(*days)
-                .checked_mul(NANOS_PER_DAY)?
-                .checked_add(i64::from(*milliseconds).checked_mul(1_000_000)?)?
-        }
-        _ => return None,
-    };
+    let stride = stride_nanos(literal(&args[0])?)?;
     let time = args[1].downcast_ref::<Column>()?;
     let field = schema.fields().get(time.index())?;
     if !matches!(

@@ -23,7 +23,7 @@ use datafusion::{
 use futures::StreamExt;
 use tokio::sync::Notify;
 
-use super::kernel::Bucketing;
+use crate::query::functions::Bucketing;
 use crate::query::physical_optimizer_rules;
 
 const SECOND: i64 = 1_000_000_000;

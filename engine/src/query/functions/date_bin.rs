@@ -82,17 +82,19 @@ impl ScalarUDFImpl for DateBin {
     }
 }
 
-/// The bins of a `date_bin` call whose stride and origin are constants, the stride a fixed
-/// length (days, hours, minutes, seconds: no months), in nanoseconds.
+/// `date_bin` with a stride of a fixed number of nanoseconds, as DataFusion computes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
-pub(crate) struct Bins {
+pub(crate) struct Bucketing {
+    /// Bucket width in nanoseconds, positive.
     pub stride: i64,
+    /// An instant where a bucket starts, in nanoseconds since the epoch.
     pub origin: i64,
 }
 
-impl Bins {
-    /// The bins of `date_bin(<stride>, expr[, <origin>])` and the expression it bins; `None`
-    /// for any other call.
+impl Bucketing {
+    /// The bucketing of `date_bin(<stride>, expr[, <origin>])` with a constant stride of a
+    /// fixed length (days, hours, minutes, seconds: no months) and a constant origin, and the
+    /// expression it bins; `None` for any other call.
     pub(crate) fn of(call: &ScalarFunction) -> Option<(Self, &Expr)> {
         let literal = |e: &Expr| match e {
             Expr::Literal(v, _) => Some(v.clone()),
@@ -103,19 +105,7 @@ impl Bins {
             ("date_bin", [stride, binned, origin]) => (stride, binned, Some(origin)),
             _ => return None,
         };
-        let stride = match literal(stride)? {
-            ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano {
-                months: 0,
-                days,
-                nanoseconds,
-            })) => i64::from(days)
-                .checked_mul(NANOS_PER_DAY)?
-                .checked_add(nanoseconds)?,
-            ScalarValue::IntervalDayTime(Some(v)) => i64::from(v.days)
-                .checked_mul(NANOS_PER_DAY)?
-                .checked_add(i64::from(v.milliseconds) * 1_000_000)?,
-            _ => return None,
-        };
+        let stride = stride_nanos(&literal(stride)?)?;
         let origin = match origin {
             None => 0,
             Some(origin) => timestamp_nanos(&literal(origin)?)?,
@@ -123,14 +113,33 @@ impl Bins {
         (stride > 0).then_some((Self { stride, origin }, binned))
     }
 
-    /// The start of the bin holding `t`; `None` beyond the range of timestamps.
-    pub(crate) fn start(&self, t: i64) -> Option<i64> {
-        let (t, stride, origin) = (
-            i128::from(t),
-            i128::from(self.stride),
-            i128::from(self.origin),
-        );
-        i64::try_from(origin + (t - origin).div_euclid(stride) * stride).ok()
+    /// The start of the bucket that holds `time`, or `None` where DataFusion's `date_bin`
+    /// overflows (and returns NULL).
+    pub(crate) fn bucket(&self, time: i64) -> Option<i64> {
+        let diff = time.checked_sub(self.origin)?;
+        let mut delta = diff - diff % self.stride;
+        if diff < 0 && self.stride > 1 && delta != diff {
+            delta = delta.checked_sub(self.stride)?;
+        }
+        self.origin.checked_add(delta)
+    }
+}
+
+/// An interval constant of a fixed length (days, hours, minutes, seconds: no months) in
+/// nanoseconds.
+pub(crate) fn stride_nanos(value: &ScalarValue) -> Option<i64> {
+    match value {
+        ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano {
+            months: 0,
+            days,
+            nanoseconds,
+        })) => i64::from(*days)
+            .checked_mul(NANOS_PER_DAY)?
+            .checked_add(*nanoseconds),
+        ScalarValue::IntervalDayTime(Some(v)) => i64::from(v.days)
+            .checked_mul(NANOS_PER_DAY)?
+            .checked_add(i64::from(v.milliseconds) * 1_000_000),
+        _ => None,
     }
 }
 
@@ -198,7 +207,7 @@ mod tests {
     }
 
     #[test]
-    fn bins_of_a_call_with_constant_stride_and_origin() {
+    fn bucketing_of_a_call_with_constant_stride_and_origin() {
         use datafusion::prelude::{col, lit};
         const MINUTE: i64 = 60_000_000_000;
         let call = |stride: IntervalMonthDayNano, origin: Option<i64>| {
@@ -214,17 +223,20 @@ mod tests {
         };
         let quarter = IntervalMonthDayNano::new(0, 0, 15 * MINUTE);
         let call_from_five = call(quarter, Some(5 * MINUTE));
-        let (bins, binned) = Bins::of(&call_from_five).unwrap();
+        let (bucketing, binned) = Bucketing::of(&call_from_five).unwrap();
         assert_eq!(binned, &col("time"));
-        assert_eq!((bins.stride, bins.origin), (15 * MINUTE, 5 * MINUTE));
-        assert_eq!(bins.start(5 * MINUTE), Some(5 * MINUTE));
-        assert_eq!(bins.start(20 * MINUTE - 1), Some(5 * MINUTE));
-        assert_eq!(bins.start(4 * MINUTE), Some(-10 * MINUTE));
-        assert_eq!(bins.start(i64::MIN), None);
-        let (day, _) = Bins::of(&call(IntervalMonthDayNano::new(0, 1, 0), None)).unwrap();
+        assert_eq!(
+            (bucketing.stride, bucketing.origin),
+            (15 * MINUTE, 5 * MINUTE)
+        );
+        assert_eq!(bucketing.bucket(5 * MINUTE), Some(5 * MINUTE));
+        assert_eq!(bucketing.bucket(20 * MINUTE - 1), Some(5 * MINUTE));
+        assert_eq!(bucketing.bucket(4 * MINUTE), Some(-10 * MINUTE));
+        assert_eq!(bucketing.bucket(i64::MIN), None);
+        let (day, _) = Bucketing::of(&call(IntervalMonthDayNano::new(0, 1, 0), None)).unwrap();
         assert_eq!((day.stride, day.origin), (1_440 * MINUTE, 0));
-        assert!(Bins::of(&call(IntervalMonthDayNano::new(1, 0, 0), None)).is_none());
-        assert!(Bins::of(&call(IntervalMonthDayNano::new(0, 0, 0), None)).is_none());
+        assert!(Bucketing::of(&call(IntervalMonthDayNano::new(1, 0, 0), None)).is_none());
+        assert!(Bucketing::of(&call(IntervalMonthDayNano::new(0, 0, 0), None)).is_none());
     }
 
     #[test]

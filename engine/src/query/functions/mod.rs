@@ -21,7 +21,7 @@ mod trimp;
 mod weighted;
 mod zones;
 
-pub(crate) use date_bin::{Bins, date_bin, timestamp_nanos};
+pub(crate) use date_bin::{Bucketing, date_bin, stride_nanos, timestamp_nanos};
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::{

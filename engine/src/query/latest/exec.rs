@@ -28,7 +28,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::LatestBuckets;
 use crate::{
-    query::{functions::Bins, only_input, prune, scan},
+    query::{functions::Bucketing, only_input, prune, scan},
     schema::TIME,
 };
 
@@ -76,7 +76,7 @@ impl ExtensionPlanner for LatestBucketsPlanner {
             Ok(TreeNodeRecursion::Continue)
         })?;
         let windows = Windows {
-            bins: node.bins,
+            bucketing: node.bucketing,
             fetch: node.fetch,
             first: bounds.0.max(first_file),
             end: bounds.1.min(last_file.saturating_add(1)),
@@ -95,7 +95,7 @@ impl ExtensionPlanner for LatestBucketsPlanner {
 /// The windows a query is tried over, newest first.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Windows {
-    bins: Bins,
+    bucketing: Bucketing,
     /// The rows the query keeps.
     fetch: usize,
     /// The first instant the query may read: a window from there on is the whole query.
@@ -109,10 +109,10 @@ impl Windows {
     /// buckets as the query keeps rows, and each next one is [`GROWTH`] times longer.
     fn starts(&self) -> Vec<i64> {
         let mut starts: Vec<i64> = Vec::new();
-        let mut span = i128::from(self.bins.stride) * self.fetch as i128;
+        let mut span = i128::from(self.bucketing.stride) * self.fetch as i128;
         while let Some(start) = i64::try_from(i128::from(self.end) - span)
             .ok()
-            .and_then(|t| self.bins.start(t))
+            .and_then(|t| self.bucketing.bucket(t))
             .filter(|&start| start > self.first)
         {
             if starts.last() != Some(&start) {
@@ -197,7 +197,7 @@ impl DisplayAs for LatestBucketsExec {
         let described = format!(
             "fetch={}, stride={}ns, windows={} before {}",
             windows.fetch,
-            windows.bins.stride,
+            windows.bucketing.stride,
             windows.starts().len(),
             instant(windows.end)
         );
@@ -310,7 +310,7 @@ mod tests {
 
     fn windows(fetch: usize, first: i64, end: i64) -> Windows {
         Windows {
-            bins: Bins {
+            bucketing: Bucketing {
                 stride: MINUTE,
                 origin: 0,
             },

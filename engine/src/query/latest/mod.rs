@@ -31,7 +31,7 @@ use datafusion::{
 };
 
 pub(crate) use self::exec::LatestBucketsPlanner;
-use super::{functions::Bins, rollup::look_through};
+use super::{functions::Bucketing, rollup::look_through};
 use crate::schema::TIME;
 
 /// Puts [`LatestBuckets`] above each sort it applies to; see the module documentation.
@@ -88,7 +88,7 @@ pub(crate) struct LatestBuckets {
     pub input: LogicalPlan,
     /// The rows the sort keeps.
     pub fetch: usize,
-    pub bins: Bins,
+    pub bucketing: Bucketing,
 }
 
 impl LatestBuckets {
@@ -113,7 +113,7 @@ impl LatestBuckets {
         let Expr::ScalarFunction(call) = input.group[group].clone().unalias() else {
             return Ok(None);
         };
-        let Some((bins, Expr::Column(binned))) = Bins::of(&call) else {
+        let Some((bucketing, Expr::Column(binned))) = Bucketing::of(&call) else {
             return Ok(None);
         };
         let time = input.table.schema.arrow_schema().field_with_name(TIME)?;
@@ -126,7 +126,7 @@ impl LatestBuckets {
         Ok(Some(Self {
             input: LogicalPlan::Sort(sort.clone()),
             fetch,
-            bins,
+            bucketing,
         }))
     }
 }
@@ -162,10 +162,10 @@ fn group_of<'a>(mut plan: &'a LogicalPlan, column: &Column) -> Option<(&'a Aggre
 
 impl PartialOrd for LatestBuckets {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        let ordering = (&self.input, self.fetch, self.bins).partial_cmp(&(
+        let ordering = (&self.input, self.fetch, self.bucketing).partial_cmp(&(
             &other.input,
             other.fetch,
-            other.bins,
+            other.bucketing,
         ))?;
         // Equal only if equal in everything, as `PartialEq` says.
         (ordering != Ordering::Equal || self == other).then_some(ordering)
@@ -193,7 +193,7 @@ impl UserDefinedLogicalNodeCore for LatestBuckets {
         write!(
             f,
             "LatestBuckets: fetch={}, stride={}ns, origin={}ns",
-            self.fetch, self.bins.stride, self.bins.origin
+            self.fetch, self.bucketing.stride, self.bucketing.origin
         )
     }
 
@@ -212,7 +212,7 @@ impl UserDefinedLogicalNodeCore for LatestBuckets {
         Ok(Self {
             input: inputs.swap_remove(0),
             fetch: self.fetch,
-            bins: self.bins,
+            bucketing: self.bucketing,
         })
     }
 }

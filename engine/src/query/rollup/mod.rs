@@ -45,7 +45,7 @@ use datafusion::{
 pub(crate) use self::quantile::approx_quantile;
 use self::{quantile::approx_quantile_of_sketches, table::RollupTable};
 use super::{
-    functions::{Bins, timestamp_nanos},
+    functions::{Bucketing, timestamp_nanos},
     stream_table::StreamTable,
 };
 use crate::{
@@ -409,8 +409,8 @@ fn bucketing(call: &ScalarFunction) -> Option<Option<Width>> {
             })
         }
         ("date_bin", [_, time, rest @ ..]) if is_time(time) && rest.len() <= 1 => {
-            Some(Bins::of(call).and_then(|(bins, _)| {
-                widest_dividing(bins.stride).min(widest_dividing(bins.origin))
+            Some(Bucketing::of(call).and_then(|(bucketing, _)| {
+                widest_dividing(bucketing.stride).min(widest_dividing(bucketing.origin))
             }))
         }
         _ => None,
