@@ -3,7 +3,7 @@
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, VecDeque},
-    fmt, mem,
+    fmt,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll, ready},
@@ -230,7 +230,7 @@ impl ExecutionPlan for BucketedAggregateExec {
             sources,
             heap: BinaryHeap::with_capacity(partitions),
             current: None,
-            folded: Groups::default(),
+            folded: Groups::new(&self.plan, 0),
             pending: Vec::new(),
             pending_rows: Vec::new(),
             ready: VecDeque::new(),
@@ -567,7 +567,6 @@ impl Merger {
                 }
             }
         }
-        let width = self.plan.aggregates.len();
         while self.ready.is_empty() {
             let Some(Reverse((key, index))) = self.heap.pop() else {
                 self.close_current();
@@ -587,14 +586,15 @@ impl Merger {
             };
             let more = if final_groups == 0 {
                 // Shared with another partition (or continued from one): fold the states.
-                let states = source.chunk()?.groups.group_states(source.position, width);
+                let groups = &source.chunk()?.groups;
                 if self.current == Some(key) {
-                    self.plan.merge(&mut self.current_states, states);
+                    self.plan
+                        .merge(&mut self.current_states, groups, source.position);
                 } else {
                     if let Some(current) = self.current.replace(key) {
                         self.folded.push(current, &self.current_states);
                     }
-                    self.current_states.copy_from_slice(states);
+                    groups.copy_states(source.position, &mut self.current_states);
                 }
                 source.advance(1).await?
             } else {
@@ -624,7 +624,8 @@ impl Merger {
         if self.folded.is_empty() {
             return Ok(());
         }
-        let rows = self.plan.finish(&mem::take(&mut self.folded))?;
+        let rows = self.plan.finish(&self.folded)?;
+        self.folded.clear();
         self.add_rows(rows)
     }
 

@@ -2,19 +2,20 @@
 //!
 //! A batch is cut into *runs*: maximal stretches of rows with the same subject and bucket,
 //! found by comparing each row's time with the bounds of the current bucket (at most one
-//! division per run, none when a subject's next run is in the next bucket). Each argument column is then summarized per run in a tight loop
-//! over its primitive values (count, sum, extremes, squared deviations from the run's mean,
-//! only what its aggregates need), and the summaries are folded into the open group's
-//! [`State`]s. A group is complete when a run with another key starts: the input order
-//! guarantees its key never comes back. Completed groups gather in a [`Groups`] chunk, which
-//! is either turned into the output batch or, when several input partitions are aggregated,
-//! merged with the other partitions' chunks by key.
+//! division per run, none when a subject's next run is in the next bucket). Each argument
+//! column is then summarized per run in a tight loop over its primitive values (count, sum,
+//! extremes, squared deviations from the run's mean, only what its aggregates need), and the
+//! summaries are folded into the open group's [`State`]s. A group is complete when a run with
+//! another key starts: the input order guarantees its key never comes back. Completed groups
+//! gather in a [`Groups`] chunk, a column per aggregate and field, which is either turned into
+//! the output batch or, when several input partitions are aggregated, merged with the other
+//! partitions' chunks by key.
 
 use std::{collections::VecDeque, mem, ops::Range, sync::Arc};
 
 use arrow::{
     array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, make_array},
-    buffer::{NullBuffer, ScalarBuffer},
+    buffer::NullBuffer,
     datatypes::{
         DataType, Float64Type, Int64Type, SchemaRef, TimeUnit, TimestampMicrosecondType,
         TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
@@ -162,8 +163,8 @@ impl Needs {
     }
 }
 
-/// An aggregate's state for one group. One layout for every function keeps a chunk of
-/// groups in one vector, with no allocation per group.
+/// An aggregate's state for one group while it is folded: one layout for every function. A
+/// chunk of groups keeps only the fields each function uses ([`Groups`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct State {
     /// Values folded in (rows, for first and last); 0 means none yet.
@@ -627,20 +628,26 @@ fn summarize_i64_sparse(
     }
 }
 
-/// Completed groups, in key order, and their states (`aggregates` per group, group-major).
-#[derive(Debug, Default)]
+/// Completed groups, in key order: their keys and, per aggregate, a column of states. Turning
+/// a chunk into rows then reads each output column's values in a row, and a group holds only
+/// the fields its aggregates use (two numbers for a `max`, not a whole [`State`]).
+#[derive(Debug)]
 pub(crate) struct Groups {
     pub subjects: Vec<i64>,
     pub buckets: Vec<i64>,
-    pub states: Vec<State>,
+    states: Vec<StateColumn>,
 }
 
 impl Groups {
-    fn with_capacity(groups: usize, aggregates: usize) -> Self {
+    pub(crate) fn new(plan: &Plan, capacity: usize) -> Self {
         Groups {
-            subjects: Vec::with_capacity(groups),
-            buckets: Vec::with_capacity(groups),
-            states: Vec::with_capacity(groups * aggregates),
+            subjects: Vec::with_capacity(capacity),
+            buckets: Vec::with_capacity(capacity),
+            states: plan
+                .aggregates
+                .iter()
+                .map(|aggregate| StateColumn::new(aggregate.function.fields(), capacity))
+                .collect(),
         }
     }
 
@@ -651,13 +658,17 @@ impl Groups {
     /// Bytes the vectors hold, capacity included.
     pub(crate) fn memory_size(&self) -> usize {
         (self.subjects.capacity() + self.buckets.capacity()) * mem::size_of::<i64>()
-            + self.states.capacity() * mem::size_of::<State>()
+            + self
+                .states
+                .iter()
+                .map(StateColumn::memory_size)
+                .sum::<usize>()
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.subjects.clear();
         self.buckets.clear();
-        self.states.clear();
+        self.states.iter_mut().for_each(StateColumn::clear);
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -668,14 +679,159 @@ impl Groups {
         (self.subjects[group], self.buckets[group])
     }
 
-    pub(crate) fn group_states(&self, group: usize, aggregates: usize) -> &[State] {
-        &self.states[group * aggregates..(group + 1) * aggregates]
+    /// The states of one group, one per aggregate, into `into`.
+    pub(crate) fn copy_states(&self, group: usize, into: &mut [State]) {
+        for (column, state) in self.states.iter().zip(into) {
+            *state = column.get(group);
+        }
     }
 
     pub(crate) fn push(&mut self, key: (i64, i64), states: &[State]) {
         self.subjects.push(key.0);
         self.buckets.push(key.1);
-        self.states.extend_from_slice(states);
+        for (column, state) in self.states.iter_mut().zip(states) {
+            column.push(state);
+        }
+    }
+}
+
+/// Which fields of a [`State`] a function uses besides the count.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fields {
+    int: bool,
+    float: bool,
+    m2: bool,
+    /// The time and validity of the row a first or last took its value from.
+    chosen_row: bool,
+}
+
+impl Function {
+    fn fields(self) -> Fields {
+        let (int, float) = (
+            Fields {
+                int: true,
+                ..Fields::default()
+            },
+            Fields {
+                float: true,
+                ..Fields::default()
+            },
+        );
+        match self {
+            Function::Count => Fields::default(),
+            Function::Sum(Numeric::Int)
+            | Function::Min(Numeric::Int)
+            | Function::Max(Numeric::Int) => int,
+            Function::Sum(Numeric::Float)
+            | Function::Min(Numeric::Float)
+            | Function::Max(Numeric::Float)
+            | Function::Avg => float,
+            Function::Variance { .. } => Fields { m2: true, ..float },
+            Function::First(Numeric::Int) | Function::Last(Numeric::Int) => Fields {
+                chosen_row: true,
+                ..int
+            },
+            Function::First(Numeric::Float) | Function::Last(Numeric::Float) => Fields {
+                chosen_row: true,
+                ..float
+            },
+        }
+    }
+}
+
+/// One aggregate's states over a chunk of groups, field by field; the vectors of fields its
+/// function does not use stay empty.
+#[derive(Debug)]
+struct StateColumn {
+    fields: Fields,
+    counts: Vec<i64>,
+    ints: Vec<i64>,
+    floats: Vec<f64>,
+    m2s: Vec<f64>,
+    times: Vec<i64>,
+    valid: Vec<bool>,
+}
+
+impl StateColumn {
+    fn new(fields: Fields, capacity: usize) -> Self {
+        fn vector<T>(used: bool, capacity: usize) -> Vec<T> {
+            Vec::with_capacity(if used { capacity } else { 0 })
+        }
+        StateColumn {
+            fields,
+            counts: Vec::with_capacity(capacity),
+            ints: vector(fields.int, capacity),
+            floats: vector(fields.float, capacity),
+            m2s: vector(fields.m2, capacity),
+            times: vector(fields.chosen_row, capacity),
+            valid: vector(fields.chosen_row, capacity),
+        }
+    }
+
+    fn memory_size(&self) -> usize {
+        (self.counts.capacity() + self.ints.capacity() + self.times.capacity())
+            * mem::size_of::<i64>()
+            + (self.floats.capacity() + self.m2s.capacity()) * mem::size_of::<f64>()
+            + self.valid.capacity()
+    }
+
+    fn clear(&mut self) {
+        self.counts.clear();
+        self.ints.clear();
+        self.floats.clear();
+        self.m2s.clear();
+        self.times.clear();
+        self.valid.clear();
+    }
+
+    #[inline]
+    fn push(&mut self, state: &State) {
+        self.counts.push(state.count);
+        if self.fields.int {
+            self.ints.push(state.int);
+        }
+        if self.fields.float {
+            self.floats.push(state.float);
+        }
+        if self.fields.m2 {
+            self.m2s.push(state.m2);
+        }
+        if self.fields.chosen_row {
+            self.times.push(state.time);
+            self.valid.push(state.valid);
+        }
+    }
+
+    fn get(&self, group: usize) -> State {
+        let mut state = State {
+            count: self.counts[group],
+            ..State::default()
+        };
+        if self.fields.int {
+            state.int = self.ints[group];
+        }
+        if self.fields.float {
+            state.float = self.floats[group];
+        }
+        if self.fields.m2 {
+            state.m2 = self.m2s[group];
+        }
+        if self.fields.chosen_row {
+            state.time = self.times[group];
+            state.valid = self.valid[group];
+        }
+        state
+    }
+
+    /// Replaces the state of the last group.
+    fn set_last(&mut self, state: &State) {
+        self.counts.pop();
+        self.ints.pop();
+        self.floats.pop();
+        self.m2s.pop();
+        self.times.pop();
+        self.valid.pop();
+        self.push(state);
     }
 }
 
@@ -710,16 +866,15 @@ impl Plan {
         self
     }
 
-    /// Folds group `other` of another chunk into `into`.
-    pub(crate) fn merge(&self, into: &mut [State], other: &[State]) {
-        for ((aggregate, into), other) in self.aggregates.iter().zip(into).zip(other) {
-            aggregate.function.merge(into, other);
+    /// Folds group `group` of a chunk into `into`.
+    pub(crate) fn merge(&self, into: &mut [State], groups: &Groups, group: usize) {
+        for ((aggregate, into), column) in self.aggregates.iter().zip(into).zip(&groups.states) {
+            aggregate.function.merge(into, &column.get(group));
         }
     }
 
     /// The output batch of completed groups.
     pub(crate) fn finish(&self, groups: &Groups) -> Result<RecordBatch> {
-        let width = self.aggregates.len();
         let subjects: ArrayRef = Arc::new(Int64Array::from(groups.subjects.clone()));
         let bucket_field = self.schema.field(usize::from(self.subject_first));
         let buckets = retyped(
@@ -731,8 +886,7 @@ impl Plan {
         } else {
             vec![buckets, subjects]
         };
-        for (index, aggregate) in self.aggregates.iter().enumerate() {
-            let states = groups.states.iter().skip(index).step_by(width);
+        for (index, (aggregate, states)) in self.aggregates.iter().zip(&groups.states).enumerate() {
             let field = self.schema.field(2 + index);
             columns.push(finish_column(
                 aggregate.function,
@@ -745,98 +899,79 @@ impl Plan {
 }
 
 /// The final values of one aggregate over a chunk of groups, as DataFusion evaluates them.
-fn finish_column<'a>(
+fn finish_column(
     function: Function,
-    states: impl Iterator<Item = &'a State> + Clone,
+    states: &StateColumn,
     data_type: &DataType,
 ) -> Result<ArrayRef> {
-    let has_values = |s: &State| s.count > 0;
+    let counts = &states.counts;
+    let has_values = || validity(counts.iter().map(|&count| count > 0));
+    let chosen_valid = || {
+        validity(
+            counts
+                .iter()
+                .zip(&states.valid)
+                .map(|(&count, &valid)| count > 0 && valid),
+        )
+    };
     match function {
-        Function::Count => retyped(
-            Int64Array::new(collect(&states, |s| s.count), None),
-            data_type,
-        ),
+        Function::Count => retyped(Int64Array::new(counts.clone().into(), None), data_type),
         Function::Sum(Numeric::Int) | Function::Min(Numeric::Int) | Function::Max(Numeric::Int) => {
-            ints(&states, |s| s.int, has_values, data_type)
+            retyped(
+                Int64Array::new(states.ints.clone().into(), has_values()),
+                data_type,
+            )
         }
         Function::Sum(Numeric::Float)
         | Function::Min(Numeric::Float)
-        | Function::Max(Numeric::Float) => Ok(floats(&states, |s| s.float, has_values)),
-        Function::Avg => Ok(floats(
-            &states,
-            |s| {
-                if s.count > 0 {
-                    s.float / s.count as f64
-                } else {
-                    0.0
-                }
-            },
-            has_values,
-        )),
+        | Function::Max(Numeric::Float) => Ok(Arc::new(Float64Array::new(
+            states.floats.clone().into(),
+            has_values(),
+        ))),
+        Function::Avg => {
+            let means = states
+                .floats
+                .iter()
+                .zip(counts)
+                .map(|(&sum, &count)| if count > 0 { sum / count as f64 } else { 0.0 })
+                .collect();
+            Ok(Arc::new(Float64Array::new(means, has_values())))
+        }
         Function::Variance { population, root } => {
             let min_count = if population { 1 } else { 2 };
-            Ok(floats(
-                &states,
-                |s| {
-                    if s.count < min_count {
+            let values = states
+                .m2s
+                .iter()
+                .zip(counts)
+                .map(|(&m2, &count)| {
+                    if count < min_count {
                         return 0.0;
                     }
-                    let divisor = if population { s.count } else { s.count - 1 };
-                    let variance = s.m2 / divisor as f64;
+                    let divisor = if population { count } else { count - 1 };
+                    let variance = m2 / divisor as f64;
                     if root { variance.sqrt() } else { variance }
-                },
-                |s| s.count >= min_count,
-            ))
+                })
+                .collect();
+            let valid = validity(counts.iter().map(|&count| count >= min_count));
+            Ok(Arc::new(Float64Array::new(values, valid)))
         }
-        Function::First(Numeric::Int) | Function::Last(Numeric::Int) => {
-            ints(&states, |s| s.int, |s| s.count > 0 && s.valid, data_type)
-        }
-        Function::First(Numeric::Float) | Function::Last(Numeric::Float) => {
-            Ok(floats(&states, |s| s.float, |s| s.count > 0 && s.valid))
-        }
+        Function::First(Numeric::Int) | Function::Last(Numeric::Int) => retyped(
+            Int64Array::new(states.ints.clone().into(), chosen_valid()),
+            data_type,
+        ),
+        Function::First(Numeric::Float) | Function::Last(Numeric::Float) => Ok(Arc::new(
+            Float64Array::new(states.floats.clone().into(), chosen_valid()),
+        )),
     }
-}
-
-// Generic over the closures, not `dyn`, so that the loops over the states inline them.
-
-fn collect<'a, T: arrow::datatypes::ArrowNativeType>(
-    states: &(impl Iterator<Item = &'a State> + Clone),
-    value: impl Fn(&State) -> T,
-) -> ScalarBuffer<T> {
-    states.clone().map(value).collect()
 }
 
 /// The validity of the groups, or `None` when every one has a value (the usual case, found
 /// without building a bitmap).
-fn validity<'a>(
-    states: &(impl Iterator<Item = &'a State> + Clone),
-    valid: impl Fn(&State) -> bool,
-) -> Option<NullBuffer> {
-    if states.clone().all(&valid) {
+fn validity(valid: impl Iterator<Item = bool> + Clone) -> Option<NullBuffer> {
+    if valid.clone().all(|v| v) {
         return None;
     }
-    Some(NullBuffer::from_iter(states.clone().map(valid)))
-}
-
-fn ints<'a>(
-    states: &(impl Iterator<Item = &'a State> + Clone),
-    value: impl Fn(&State) -> i64,
-    valid: impl Fn(&State) -> bool,
-    data_type: &DataType,
-) -> Result<ArrayRef> {
-    let array = Int64Array::new(collect(states, value), validity(states, valid));
-    retyped(array, data_type)
-}
-
-fn floats<'a>(
-    states: &(impl Iterator<Item = &'a State> + Clone),
-    value: impl Fn(&State) -> f64,
-    valid: impl Fn(&State) -> bool,
-) -> ArrayRef {
-    Arc::new(Float64Array::new(
-        collect(states, value),
-        validity(states, valid),
-    ))
+    Some(NullBuffer::from_iter(valid))
 }
 
 /// An Int64 array as another type with `i64` values (timestamps), sharing its buffers.
@@ -879,7 +1014,7 @@ impl Grouper {
             open: None,
             last_row: None,
             // Grown as needed: short queries have a few groups, not a chunk's worth.
-            completed: Groups::default(),
+            completed: Groups::new(&plan, 0),
             ready: VecDeque::new(),
             spare: Vec::new(),
             chunk_size,
@@ -992,16 +1127,13 @@ impl Grouper {
                 function => self.summaries[aggregate.argument].state(function),
             }
         };
-        let width = plan.aggregates.len();
         if self.open == Some(key) {
             // The group went on from the previous batch.
-            let open = self.completed.states.len() - width;
-            for (aggregate, state) in plan
-                .aggregates
-                .iter()
-                .zip(&mut self.completed.states[open..])
-            {
-                aggregate.function.merge(state, &run_state(aggregate));
+            let open = self.completed.len() - 1;
+            for (aggregate, column) in plan.aggregates.iter().zip(&mut self.completed.states) {
+                let mut state = column.get(open);
+                aggregate.function.merge(&mut state, &run_state(aggregate));
+                column.set_last(&state);
             }
             return;
         }
@@ -1010,24 +1142,24 @@ impl Grouper {
             let next = self
                 .spare
                 .pop()
-                .unwrap_or_else(|| Groups::with_capacity(self.chunk_size, width));
+                .unwrap_or_else(|| Groups::new(plan, self.chunk_size));
             let full = mem::replace(&mut self.completed, next);
             self.ready.push_back(full);
         }
         self.open = Some(key);
         self.completed.subjects.push(key.0);
         self.completed.buckets.push(key.1);
-        for aggregate in &plan.aggregates {
+        for (aggregate, column) in plan.aggregates.iter().zip(&mut self.completed.states) {
             let mut state = State::default();
             aggregate.function.merge(&mut state, &run_state(aggregate));
-            self.completed.states.push(state);
+            column.push(&state);
         }
     }
 
     /// Takes back a chunk from [`Self::take_ready`] whose rows were made, to fill it again.
     pub(crate) fn recycle(&mut self, mut groups: Groups) {
         const SPARE_CHUNKS: usize = 4;
-        if self.spare.len() < SPARE_CHUNKS && groups.states.capacity() > 0 {
+        if self.spare.len() < SPARE_CHUNKS && groups.subjects.capacity() > 0 {
             groups.clear();
             self.spare.push(groups);
         }
@@ -1042,7 +1174,7 @@ impl Grouper {
     pub(crate) fn finish(&mut self) {
         self.open = None;
         if !self.completed.is_empty() {
-            let rest = mem::take(&mut self.completed);
+            let rest = mem::replace(&mut self.completed, Groups::new(&self.plan, 0));
             self.ready.push_back(rest);
         }
     }
