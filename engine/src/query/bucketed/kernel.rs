@@ -145,22 +145,12 @@ impl Function {
     }
 }
 
-/// What the runs of one argument column must be summarized into.
+/// What the runs of an aggregate's argument must be summarized into.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Needs {
     sum: bool,
     extremes: bool,
     deviations: bool,
-}
-
-impl Needs {
-    fn union(self, other: Needs) -> Needs {
-        Needs {
-            sum: self.sum || other.sum,
-            extremes: self.extremes || other.extremes,
-            deviations: self.deviations || other.deviations,
-        }
-    }
 }
 
 /// An aggregate's state for one group while it is folded: one layout for every function. A
@@ -226,7 +216,6 @@ pub(crate) struct Aggregate {
 #[derive(Debug, Clone)]
 pub(crate) struct Argument {
     pub expr: Arc<dyn PhysicalExpr>,
-    needs: Needs,
     /// Whether an aggregate reads its values, not only whether they are NULL.
     values_needed: bool,
 }
@@ -235,7 +224,6 @@ impl Argument {
     pub(crate) fn new(expr: Arc<dyn PhysicalExpr>) -> Self {
         Argument {
             expr,
-            needs: Needs::default(),
             values_needed: false,
         }
     }
@@ -823,6 +811,67 @@ impl StateColumn {
         state
     }
 
+    /// Appends the states of runs, run `i` being rows `bounds[i]..bounds[i + 1]`. Runs of
+    /// one row, what most are when a bucket is about as long as the time between readings,
+    /// take the value itself where the argument has no NULLs.
+    fn extend_runs(
+        &mut self,
+        function: Function,
+        values: &Values,
+        bounds: &[usize],
+        times: &[i64],
+    ) {
+        let runs = bounds.windows(2).map(|run| run[0]..run[1]);
+        match (function, values) {
+            (Function::Count, values) if values.nulls().is_none() => {
+                let counted = !matches!(values, Values::Absent);
+                self.counts
+                    .extend(runs.map(|rows| if counted { rows.len() as i64 } else { 0 }));
+            }
+            (
+                Function::Sum(Numeric::Float)
+                | Function::Avg
+                | Function::Min(Numeric::Float)
+                | Function::Max(Numeric::Float),
+                Values::Float(array),
+            ) if array.nulls().is_none() => {
+                let xs = array.values();
+                // A sum starts from +0 (the sum of -0 alone is +0); an extreme is the value.
+                let sum = matches!(function, Function::Sum(_) | Function::Avg);
+                for rows in runs {
+                    if rows.len() == 1 {
+                        let x = xs[rows.start];
+                        self.counts.push(1);
+                        self.floats.push(if sum { 0.0 + x } else { x });
+                    } else {
+                        self.push(&run_state(function, values, rows, times));
+                    }
+                }
+            }
+            (
+                Function::Sum(Numeric::Int)
+                | Function::Min(Numeric::Int)
+                | Function::Max(Numeric::Int),
+                Values::Int(array),
+            ) if array.nulls().is_none() => {
+                let xs = array.values();
+                for rows in runs {
+                    if rows.len() == 1 {
+                        self.counts.push(1);
+                        self.ints.push(xs[rows.start]);
+                    } else {
+                        self.push(&run_state(function, values, rows, times));
+                    }
+                }
+            }
+            _ => {
+                for rows in runs {
+                    self.push(&run_state(function, values, rows, times));
+                }
+            }
+        }
+    }
+
     /// Replaces the state of the last group.
     fn set_last(&mut self, state: &State) {
         self.counts.pop();
@@ -852,16 +901,14 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Records which summaries each argument needs; call once after building.
+    /// Records which arguments an aggregate reads the values of; call once after building.
     pub(crate) fn with_needs(mut self) -> Self {
         for argument in &mut self.arguments {
-            argument.needs = Needs::default();
             argument.values_needed = false;
         }
         for aggregate in &self.aggregates {
-            let argument = &mut self.arguments[aggregate.argument];
-            argument.needs = argument.needs.union(aggregate.function.needs());
-            argument.values_needed |= aggregate.function != Function::Count;
+            self.arguments[aggregate.argument].values_needed |=
+                aggregate.function != Function::Count;
         }
         self
     }
@@ -986,6 +1033,31 @@ fn retyped(array: Int64Array, data_type: &DataType) -> Result<ArrayRef> {
     Ok(make_array(data.build()?))
 }
 
+/// The runs of a batch: the key of each, and where each starts, the batch's end last.
+#[derive(Debug, Default)]
+struct Runs {
+    keys: Vec<(i64, i64)>,
+    bounds: Vec<usize>,
+}
+
+/// The state of one aggregate over the rows of one run.
+#[inline]
+fn run_state(function: Function, values: &Values, rows: Range<usize>, times: &[i64]) -> State {
+    let count = rows.len() as i64;
+    match function {
+        Function::First(_) => values.row_state(rows.start, count, times[rows.start]),
+        Function::Last(_) => values.row_state(rows.end - 1, count, times[rows.end - 1]),
+        function => {
+            let mut state = State::default();
+            function.merge(
+                &mut state,
+                &values.summarize(rows, function.needs()).state(function),
+            );
+            state
+        }
+    }
+}
+
 /// The aggregation of one input partition, batch after batch.
 pub(crate) struct Grouper {
     plan: Arc<Plan>,
@@ -1000,9 +1072,9 @@ pub(crate) struct Grouper {
     /// costs more in page faults than the aggregation itself.
     spare: Vec<Groups>,
     chunk_size: usize,
-    /// Reused per batch: the argument values, and per run their summaries.
+    /// Reused per batch: the argument values, and the runs.
     values: Vec<Values>,
-    summaries: Vec<Summary>,
+    runs: Runs,
     /// Whether the CPU has AVX2, for the order check of each run.
     avx2: bool,
 }
@@ -1019,7 +1091,7 @@ impl Grouper {
             spare: Vec::new(),
             chunk_size,
             values: Vec::new(),
-            summaries: vec![Summary::default(); plan.arguments.len()],
+            runs: Runs::default(),
             avx2: has_avx2(),
             plan,
         }
@@ -1027,9 +1099,11 @@ impl Grouper {
 
     /// Folds a batch in; groups it completes become available from [`Self::take_ready`].
     ///
-    /// One pass: each run is found, checked to be in order and summarized while its rows are
-    /// in the cache. The input must be sorted by (subject, time): a row that comes before the
-    /// previous one is an error, never a wrong answer.
+    /// Two passes: the batch is cut into runs (each checked to be in order while its rows
+    /// are in the cache), then each aggregate's states are appended for all runs at once, in
+    /// a loop chosen once per batch for its function and argument. The input must be sorted
+    /// by (subject, time): a row that comes before the previous one is an error, never a
+    /// wrong answer.
     pub(crate) fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         let len = batch.num_rows();
         if len == 0 {
@@ -1043,14 +1117,59 @@ impl Grouper {
         for argument in &plan.arguments {
             self.values.push(Values::evaluate(argument, batch)?);
         }
+        self.find_runs(&plan, subjects, times)?;
+        self.last_row = Some((subjects[len - 1], times[len - 1]));
+        let runs = self.runs.keys.len();
+        let mut run = 0;
+        if self.open == Some(self.runs.keys[0]) {
+            // The group went on from the previous batch.
+            let rows = self.runs.bounds[0]..self.runs.bounds[1];
+            self.fold_into_open(&plan, rows, times);
+            run = 1;
+        }
+        while run < runs {
+            if self.completed.len() >= self.chunk_size {
+                // The open group is complete: a full chunk says more will follow.
+                let next = self
+                    .spare
+                    .pop()
+                    .unwrap_or_else(|| Groups::new(&plan, self.chunk_size));
+                let full = mem::replace(&mut self.completed, next);
+                self.ready.push_back(full);
+            }
+            let end = runs.min(run + (self.chunk_size - self.completed.len()).max(1));
+            let keys = &self.runs.keys[run..end];
+            self.completed.subjects.extend(keys.iter().map(|key| key.0));
+            self.completed.buckets.extend(keys.iter().map(|key| key.1));
+            let bounds = &self.runs.bounds[run..=end];
+            for (aggregate, column) in plan.aggregates.iter().zip(&mut self.completed.states) {
+                column.extend_runs(
+                    aggregate.function,
+                    &self.values[aggregate.argument],
+                    bounds,
+                    times,
+                );
+            }
+            self.open = Some(self.runs.keys[end - 1]);
+            run = end;
+        }
+        Ok(())
+    }
+
+    /// Cuts a batch into runs (into `self.runs`), checking the input order.
+    fn find_runs(&mut self, plan: &Plan, subjects: &[i64], times: &[i64]) -> Result<()> {
+        let len = subjects.len();
         let bucketing = plan.bucketing;
+        self.runs.keys.clear();
+        self.runs.bounds.clear();
         // The subject of the last run and the start of the bucket after its bucket: where
         // the next run of that subject usually is, found without a division.
         let mut next_bucket: Option<(i64, i64)> = None;
+        let mut previous = self.last_row;
         let mut start = 0;
         while start < len {
             let (subject, time) = (subjects[start], times[start]);
-            if let Some(previous) = self.last_row
+            if let Some(previous) = previous
                 && (subject, time) < previous
             {
                 return Err(unsorted(previous, (subject, time)));
@@ -1100,59 +1219,28 @@ impl Grouper {
                     },
                 );
             }
-            self.fold_run(&plan, rows, (subject, bucket), times);
-            self.last_row = Some((subjects[end - 1], times[end - 1]));
+            self.runs.keys.push((subject, bucket));
+            self.runs.bounds.push(start);
+            previous = Some((subjects[end - 1], times[end - 1]));
             start = end;
         }
+        self.runs.bounds.push(len);
         Ok(())
     }
 
-    /// Folds the rows of one run into the open group, or starts a group with them.
-    fn fold_run(&mut self, plan: &Plan, rows: Range<usize>, key: (i64, i64), times: &[i64]) {
-        for ((argument, values), summary) in plan
-            .arguments
-            .iter()
-            .zip(&self.values)
-            .zip(&mut self.summaries)
-        {
-            *summary = values.summarize(rows.clone(), argument.needs);
-        }
-        let count = rows.len() as i64;
-        let (first, last) = (rows.start, rows.end - 1);
-        let run_state = |aggregate: &Aggregate| {
-            let values = &self.values[aggregate.argument];
-            match aggregate.function {
-                Function::First(_) => values.row_state(first, count, times[first]),
-                Function::Last(_) => values.row_state(last, count, times[last]),
-                function => self.summaries[aggregate.argument].state(function),
-            }
-        };
-        if self.open == Some(key) {
-            // The group went on from the previous batch.
-            let open = self.completed.len() - 1;
-            for (aggregate, column) in plan.aggregates.iter().zip(&mut self.completed.states) {
-                let mut state = column.get(open);
-                aggregate.function.merge(&mut state, &run_state(aggregate));
-                column.set_last(&state);
-            }
-            return;
-        }
-        if self.completed.len() >= self.chunk_size {
-            // The open group is complete: a full chunk says more will follow.
-            let next = self
-                .spare
-                .pop()
-                .unwrap_or_else(|| Groups::new(plan, self.chunk_size));
-            let full = mem::replace(&mut self.completed, next);
-            self.ready.push_back(full);
-        }
-        self.open = Some(key);
-        self.completed.subjects.push(key.0);
-        self.completed.buckets.push(key.1);
+    /// Folds the rows of the batch's first run into the open group, whose key it has.
+    fn fold_into_open(&mut self, plan: &Plan, rows: Range<usize>, times: &[i64]) {
+        let open = self.completed.len() - 1;
         for (aggregate, column) in plan.aggregates.iter().zip(&mut self.completed.states) {
-            let mut state = State::default();
-            aggregate.function.merge(&mut state, &run_state(aggregate));
-            column.push(&state);
+            let run = run_state(
+                aggregate.function,
+                &self.values[aggregate.argument],
+                rows.clone(),
+                times,
+            );
+            let mut state = column.get(open);
+            aggregate.function.merge(&mut state, &run);
+            column.set_last(&state);
         }
     }
 
@@ -1339,6 +1427,86 @@ mod tests {
                 }
                 let shortcut = values.summarize(0..1, needs);
                 assert_eq!(fields(&shortcut), fields(&looped), "{needs:?}");
+            }
+        }
+    }
+
+    /// The states appended for a batch's runs at once are those of each run on its own, for
+    /// every function, runs of one row and more, with and without NULLs.
+    #[test]
+    fn states_of_runs_at_once_are_each_runs() {
+        let floats = [
+            3.5,
+            -0.0,
+            f64::NAN,
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            2.0,
+            f64::NEG_INFINITY,
+        ];
+        let ints = [7, -3, 0, i64::MAX, i64::MIN, 5, 5, -1];
+        let bounds = [0, 1, 2, 5, 6, 8];
+        let times: Vec<i64> = (0..8).collect();
+        let with_nulls = |i: usize| i % 3 != 1;
+        let arguments = [
+            Values::Float(Float64Array::from(floats.to_vec())),
+            Values::Float(Float64Array::from_iter(
+                floats
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| with_nulls(i).then_some(x)),
+            )),
+            Values::Int(Int64Array::from(ints.to_vec())),
+            Values::Int(Int64Array::from_iter(
+                ints.iter()
+                    .enumerate()
+                    .map(|(i, &x)| with_nulls(i).then_some(x)),
+            )),
+            Values::Presence(None),
+            Values::Absent,
+        ];
+        let state = |s: &State| {
+            let nan_free = |x: f64| if x.is_nan() { u64::MAX } else { x.to_bits() };
+            (
+                s.count,
+                s.int,
+                nan_free(s.float),
+                nan_free(s.m2),
+                s.time,
+                s.valid,
+            )
+        };
+        for numeric in [Numeric::Int, Numeric::Float] {
+            let functions = [
+                Function::Count,
+                Function::Sum(numeric),
+                Function::Min(numeric),
+                Function::Max(numeric),
+                Function::Avg,
+                Function::Variance {
+                    population: false,
+                    root: true,
+                },
+                Function::First(numeric),
+                Function::Last(numeric),
+            ];
+            for function in functions {
+                for values in &arguments {
+                    let mut at_once = StateColumn::new(function.fields(), 0);
+                    at_once.extend_runs(function, values, &bounds, &times);
+                    let mut each = StateColumn::new(function.fields(), 0);
+                    for run in bounds.windows(2) {
+                        each.push(&run_state(function, values, run[0]..run[1], &times));
+                    }
+                    for group in 0..bounds.len() - 1 {
+                        assert_eq!(
+                            state(&at_once.get(group)),
+                            state(&each.get(group)),
+                            "{function:?}, group {group}"
+                        );
+                    }
+                }
             }
         }
     }
