@@ -838,15 +838,14 @@ impl StateColumn {
                 let xs = array.values();
                 // A sum starts from +0 (the sum of -0 alone is +0); an extreme is the value.
                 let sum = matches!(function, Function::Sum(_) | Function::Avg);
-                for rows in runs {
-                    if rows.len() == 1 {
-                        let x = xs[rows.start];
-                        self.counts.push(1);
-                        self.floats.push(if sum { 0.0 + x } else { x });
-                    } else {
-                        self.push(&run_state(function, values, rows, times));
-                    }
-                }
+                // Without NULLs a run's count is its length; each vector grows in one loop.
+                self.counts
+                    .extend(runs.clone().map(|rows| rows.len() as i64));
+                self.floats.extend(runs.map(|rows| match rows.len() {
+                    1 if sum => 0.0 + xs[rows.start],
+                    1 => xs[rows.start],
+                    _ => run_state(function, values, rows, times).float,
+                }));
             }
             (
                 Function::Sum(Numeric::Int)
@@ -855,14 +854,12 @@ impl StateColumn {
                 Values::Int(array),
             ) if array.nulls().is_none() => {
                 let xs = array.values();
-                for rows in runs {
-                    if rows.len() == 1 {
-                        self.counts.push(1);
-                        self.ints.push(xs[rows.start]);
-                    } else {
-                        self.push(&run_state(function, values, rows, times));
-                    }
-                }
+                self.counts
+                    .extend(runs.clone().map(|rows| rows.len() as i64));
+                self.ints.extend(runs.map(|rows| match rows.len() {
+                    1 => xs[rows.start],
+                    _ => run_state(function, values, rows, times).int,
+                }));
             }
             _ => {
                 for rows in runs {
