@@ -12,7 +12,8 @@ line, {"version": "...", "threads": N}, and answers queries, one JSON line each 
     out: {"median_ms": 1.23, "rows": 60}   or   {"error": "..."}
 
 Each query runs once to warm up and then `runs` times; the wall clock is taken around running
-the query and fetching every row as an Arrow table, and the median is reported. The queries'
+the query and reading every row as Arrow record batches, counted as they arrive and not kept
+(as the engine's modes do), and the median is reported. The queries'
 DuckDB texts are kept beside ours in benches/workload.rs. Ends at the end of its input.
 
 Needs the duckdb and pyarrow packages (pip install duckdb pyarrow).
@@ -55,9 +56,9 @@ def main():
     def run(sql):
         started = time.perf_counter()
         relation = connection.sql(sql)
-        # DuckDB 2 renamed fetch_arrow_table.
-        fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
-        rows = fetch().num_rows
+        # DuckDB 2 renamed fetch_arrow_reader.
+        reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
+        rows = sum(batch.num_rows for batch in reader())
         return time.perf_counter() - started, rows
 
     for line in sys.stdin:
