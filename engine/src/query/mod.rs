@@ -117,6 +117,10 @@ pub(crate) fn session_template(
         } else {
             PhysicalOptimizer::new().rules
         });
+    // Before DataFusion's planners: the first that plans an expression wins.
+    if let Some(planners) = state.expr_planners() {
+        planners.insert(0, Arc::new(functions::ExtractPlanner));
+    }
     if let Some(densities) = rollups {
         state = state.with_optimizer_rule(Arc::new(rollup::RollupRule { densities }));
     }

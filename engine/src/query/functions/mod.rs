@@ -13,6 +13,7 @@
 //! their partial states (lists of readings) merge across partitions.
 
 mod date_bin;
+mod date_part;
 mod local_time;
 mod resting;
 mod series;
@@ -22,6 +23,7 @@ mod weighted;
 mod zones;
 
 pub(crate) use date_bin::{Bucketing, date_bin, stride_nanos, timestamp_nanos};
+pub(crate) use date_part::ExtractPlanner;
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::{
@@ -33,6 +35,7 @@ use datafusion::{
 /// Adds the functions to a session.
 pub(crate) fn register(ctx: &SessionContext) {
     ctx.register_udf(date_bin().as_ref().clone());
+    ctx.register_udf(date_part::date_part().as_ref().clone());
     ctx.register_udf(ScalarUDF::from(zones::HrZone::new()));
     ctx.register_udf(ScalarUDF::from(zones::MaxHr::new()));
     ctx.register_udf(ScalarUDF::from(local_time::LocalTime::day()));
