@@ -6,10 +6,7 @@
 //! (`perf`, q1 of the workload). Every instance of this function is the same function, so its
 //! name identifies it.
 
-use std::{
-    hash::{Hash, Hasher},
-    sync::{Arc, LazyLock},
-};
+use std::sync::{Arc, LazyLock};
 
 use arrow::datatypes::{DataType, IntervalMonthDayNano};
 use datafusion::{
@@ -42,19 +39,7 @@ impl DateBin {
     }
 }
 
-impl PartialEq for DateBin {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for DateBin {}
-
-impl Hash for DateBin {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.name().hash(state);
-    }
-}
+same_by_name!(DateBin);
 
 impl ScalarUDFImpl for DateBin {
     fn name(&self) -> &str {

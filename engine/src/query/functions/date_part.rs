@@ -8,10 +8,7 @@
 //! number for the whole batch; otherwise each value's year comes from its day number.
 //! Nanosecond timestamps without a time zone take this path; everything else is DataFusion's.
 
-use std::{
-    hash::{Hash, Hasher},
-    sync::{Arc, LazyLock},
-};
+use std::sync::{Arc, LazyLock};
 
 use arrow::{
     array::{Array, AsArray, Int32Array, TimestampNanosecondArray},
@@ -53,23 +50,11 @@ impl ExprPlanner for ExtractPlanner {
 }
 
 /// Delegates every method `DatePartFunc` implements; the others keep their defaults in both.
-/// Hashed and compared by its name, as [`super::date_bin`] is, for the same reason.
+/// Hashed and compared by its name (`same_by_name!`), as `date_bin` is.
 #[derive(Debug)]
 struct DatePart(DatePartFunc);
 
-impl PartialEq for DatePart {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for DatePart {}
-
-impl Hash for DatePart {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.name().hash(state);
-    }
-}
+same_by_name!(DatePart);
 
 impl ScalarUDFImpl for DatePart {
     fn name(&self) -> &str {

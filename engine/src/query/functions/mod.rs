@@ -12,6 +12,27 @@
 //! readings and sort them when they finish, so the order rows arrive in never matters and
 //! their partial states (lists of readings) merge across partitions.
 
+/// `PartialEq`, `Eq` and `Hash` by name for a wrapper (`self.0`) of a DataFusion function:
+/// every instance is the same function, and planning hashes expressions many times, where
+/// hashing a long signature cost a sixth of a short query's planning.
+macro_rules! same_by_name {
+    ($wrapper:ty) => {
+        impl PartialEq for $wrapper {
+            fn eq(&self, _: &Self) -> bool {
+                true
+            }
+        }
+
+        impl Eq for $wrapper {}
+
+        impl std::hash::Hash for $wrapper {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.0.name().hash(state);
+            }
+        }
+    };
+}
+
 mod date_bin;
 mod date_part;
 mod local_time;
