@@ -145,12 +145,22 @@ impl Function {
     }
 }
 
-/// What the runs of an aggregate's argument must be summarized into.
+/// What the runs of an argument must be summarized into.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Needs {
     sum: bool,
     extremes: bool,
     deviations: bool,
+}
+
+impl Needs {
+    fn union(self, other: Needs) -> Needs {
+        Needs {
+            sum: self.sum || other.sum,
+            extremes: self.extremes || other.extremes,
+            deviations: self.deviations || other.deviations,
+        }
+    }
 }
 
 /// An aggregate's state for one group while it is folded: one layout for every function. A
@@ -216,6 +226,8 @@ pub(crate) struct Aggregate {
 #[derive(Debug, Clone)]
 pub(crate) struct Argument {
     pub expr: Arc<dyn PhysicalExpr>,
+    /// What its aggregates need of a run's values, summarized once for all of them.
+    needs: Needs,
     /// Whether an aggregate reads its values, not only whether they are NULL.
     values_needed: bool,
 }
@@ -224,6 +236,7 @@ impl Argument {
     pub(crate) fn new(expr: Arc<dyn PhysicalExpr>) -> Self {
         Argument {
             expr,
+            needs: Needs::default(),
             values_needed: false,
         }
     }
@@ -813,15 +826,26 @@ impl StateColumn {
 
     /// Appends the states of runs, run `i` being rows `bounds[i]..bounds[i + 1]`. Runs of
     /// one row, what most are when a bucket is about as long as the time between readings,
-    /// take the value itself where the argument has no NULLs.
+    /// take the value itself where the argument has no NULLs. `shared` holds the argument's
+    /// summaries of these runs longer than one row, in order, when the batch made them.
     fn extend_runs(
         &mut self,
         function: Function,
         values: &Values,
+        shared: &[Summary],
         bounds: &[usize],
         times: &[i64],
     ) {
         let runs = bounds.windows(2).map(|run| run[0]..run[1]);
+        let mut shared = shared.iter();
+        let mut run_state = |rows: Range<usize>| match function {
+            Function::First(_) | Function::Last(_) => run_state(function, values, rows, times),
+            _ if rows.len() > 1 => match shared.next() {
+                Some(summary) => summary_state(function, summary),
+                None => run_state(function, values, rows, times),
+            },
+            _ => run_state(function, values, rows, times),
+        };
         match (function, values) {
             (Function::Count, values) if values.nulls().is_none() => {
                 let counted = !matches!(values, Values::Absent);
@@ -844,7 +868,7 @@ impl StateColumn {
                 self.floats.extend(runs.map(|rows| match rows.len() {
                     1 if sum => 0.0 + xs[rows.start],
                     1 => xs[rows.start],
-                    _ => run_state(function, values, rows, times).float,
+                    _ => run_state(rows).float,
                 }));
             }
             (
@@ -858,12 +882,12 @@ impl StateColumn {
                     .extend(runs.clone().map(|rows| rows.len() as i64));
                 self.ints.extend(runs.map(|rows| match rows.len() {
                     1 => xs[rows.start],
-                    _ => run_state(function, values, rows, times).int,
+                    _ => run_state(rows).int,
                 }));
             }
             _ => {
                 for rows in runs {
-                    self.push(&run_state(function, values, rows, times));
+                    self.push(&run_state(rows));
                 }
             }
         }
@@ -898,14 +922,16 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Records which arguments an aggregate reads the values of; call once after building.
+    /// Records what the aggregates need of each argument; call once after building.
     pub(crate) fn with_needs(mut self) -> Self {
         for argument in &mut self.arguments {
+            argument.needs = Needs::default();
             argument.values_needed = false;
         }
         for aggregate in &self.aggregates {
-            self.arguments[aggregate.argument].values_needed |=
-                aggregate.function != Function::Count;
+            let argument = &mut self.arguments[aggregate.argument];
+            argument.needs = argument.needs.union(aggregate.function.needs());
+            argument.values_needed |= aggregate.function != Function::Count;
         }
         self
     }
@@ -1044,15 +1070,16 @@ fn run_state(function: Function, values: &Values, rows: Range<usize>, times: &[i
     match function {
         Function::First(_) => values.row_state(rows.start, count, times[rows.start]),
         Function::Last(_) => values.row_state(rows.end - 1, count, times[rows.end - 1]),
-        function => {
-            let mut state = State::default();
-            function.merge(
-                &mut state,
-                &values.summarize(rows, function.needs()).state(function),
-            );
-            state
-        }
+        function => summary_state(function, &values.summarize(rows, function.needs())),
     }
+}
+
+/// The state of one aggregate over a run, from the run's summary.
+#[inline]
+fn summary_state(function: Function, summary: &Summary) -> State {
+    let mut state = State::default();
+    function.merge(&mut state, &summary.state(function));
+    state
 }
 
 /// The aggregation of one input partition, batch after batch.
@@ -1069,9 +1096,11 @@ pub(crate) struct Grouper {
     /// costs more in page faults than the aggregation itself.
     spare: Vec<Groups>,
     chunk_size: usize,
-    /// Reused per batch: the argument values, and the runs.
+    /// Reused per batch: the argument values, the runs, and per argument the summaries of
+    /// the runs longer than one row (one pass over a run's values for all its aggregates).
     values: Vec<Values>,
     runs: Runs,
+    summaries: Vec<Vec<Summary>>,
     /// Whether the CPU has AVX2, for the order check of each run.
     avx2: bool,
 }
@@ -1089,6 +1118,7 @@ impl Grouper {
             chunk_size,
             values: Vec::new(),
             runs: Runs::default(),
+            summaries: vec![Vec::new(); plan.arguments.len()],
             avx2: has_avx2(),
             plan,
         }
@@ -1116,11 +1146,31 @@ impl Grouper {
         }
         self.find_runs(&plan, subjects, times)?;
         self.last_row = Some((subjects[len - 1], times[len - 1]));
+        for ((argument, values), summaries) in plan
+            .arguments
+            .iter()
+            .zip(&self.values)
+            .zip(&mut self.summaries)
+        {
+            summaries.clear();
+            if argument.needs != Needs::default() {
+                summaries.extend(
+                    self.runs
+                        .bounds
+                        .windows(2)
+                        .filter(|run| run[1] - run[0] > 1)
+                        .map(|run| values.summarize(run[0]..run[1], argument.needs)),
+                );
+            }
+        }
         let runs = self.runs.keys.len();
         let mut run = 0;
+        // Runs longer than one row before `run`: where its summaries start.
+        let mut long_runs = 0;
         if self.open == Some(self.runs.keys[0]) {
             // The group went on from the previous batch.
             let rows = self.runs.bounds[0]..self.runs.bounds[1];
+            long_runs = usize::from(rows.len() > 1);
             self.fold_into_open(&plan, rows, times);
             run = 1;
         }
@@ -1140,13 +1190,16 @@ impl Grouper {
             self.completed.buckets.extend(keys.iter().map(|key| key.1));
             let bounds = &self.runs.bounds[run..=end];
             for (aggregate, column) in plan.aggregates.iter().zip(&mut self.completed.states) {
+                let summaries = &self.summaries[aggregate.argument];
                 column.extend_runs(
                     aggregate.function,
                     &self.values[aggregate.argument],
+                    summaries.get(long_runs..).unwrap_or_default(),
                     bounds,
                     times,
                 );
             }
+            long_runs += bounds.windows(2).filter(|run| run[1] - run[0] > 1).count();
             self.open = Some(self.runs.keys[end - 1]);
             run = end;
         }
@@ -1428,8 +1481,9 @@ mod tests {
         }
     }
 
-    /// The states appended for a batch's runs at once are those of each run on its own, for
-    /// every function, runs of one row and more, with and without NULLs.
+    /// The states appended for a batch's runs at once, from the argument's shared summaries
+    /// or not, are those of each run on its own, for every function, runs of one row and
+    /// more, with and without NULLs.
     #[test]
     fn states_of_runs_at_once_are_each_runs() {
         let floats = [
@@ -1463,6 +1517,11 @@ mod tests {
             Values::Presence(None),
             Values::Absent,
         ];
+        let every_need = Needs {
+            sum: true,
+            extremes: true,
+            deviations: true,
+        };
         let state = |s: &State| {
             let nan_free = |x: f64| if x.is_nan() { u64::MAX } else { x.to_bits() };
             (
@@ -1490,18 +1549,28 @@ mod tests {
             ];
             for function in functions {
                 for values in &arguments {
-                    let mut at_once = StateColumn::new(function.fields(), 0);
-                    at_once.extend_runs(function, values, &bounds, &times);
                     let mut each = StateColumn::new(function.fields(), 0);
                     for run in bounds.windows(2) {
                         each.push(&run_state(function, values, run[0]..run[1], &times));
                     }
-                    for group in 0..bounds.len() - 1 {
-                        assert_eq!(
-                            state(&at_once.get(group)),
-                            state(&each.get(group)),
-                            "{function:?}, group {group}"
-                        );
+                    // Without shared summaries, and with those of every need, as an argument
+                    // read by every function has them.
+                    let shared: Vec<Summary> = bounds
+                        .windows(2)
+                        .filter(|run| run[1] - run[0] > 1)
+                        .map(|run| values.summarize(run[0]..run[1], every_need))
+                        .collect();
+                    for shared in [&[][..], &shared] {
+                        let mut at_once = StateColumn::new(function.fields(), 0);
+                        at_once.extend_runs(function, values, shared, &bounds, &times);
+                        for group in 0..bounds.len() - 1 {
+                            assert_eq!(
+                                state(&at_once.get(group)),
+                                state(&each.get(group)),
+                                "{function:?}, group {group}, {} shared",
+                                shared.len()
+                            );
+                        }
                     }
                 }
             }
