@@ -3,13 +3,14 @@
 //! A batch is cut into *runs*: maximal stretches of rows with the same subject and bucket,
 //! found by comparing each row's time with the bounds of the current bucket (at most one
 //! division per run, none when a subject's next run is in the next bucket). Each argument
-//! column is then summarized per run in a tight loop over its primitive values (count, sum,
-//! extremes, squared deviations from the run's mean, only what its aggregates need), and the
-//! summaries are folded into the open group's [`State`]s. A group is complete when a run with
-//! another key starts: the input order guarantees its key never comes back. Completed groups
-//! gather in a [`Groups`] chunk, a column per aggregate and field, which is either turned into
-//! the output batch or, when several input partitions are aggregated, merged with the other
-//! partitions' chunks by key.
+//! column is then summarized per run longer than one row in a tight loop over its primitive
+//! values (count, sum, extremes, squared deviations from the run's mean, only what its
+//! aggregates need), and each aggregate appends its states for all of the batch's runs in one
+//! loop (a run of one row is its value). A group is complete when a run with another key
+//! starts: the input order guarantees its key never comes back. Completed groups gather in a
+//! [`Groups`] chunk, a column per aggregate and field, which is either turned into the output
+//! batch or, when several input partitions are aggregated, merged with the other partitions'
+//! chunks by key.
 
 use std::{collections::VecDeque, mem, ops::Range, sync::Arc};
 
