@@ -726,7 +726,8 @@ fn single_int(batches: &[RecordBatch]) -> Result<i64> {
 /// One way of running the queries. Add a mode to `modes()` to compare another configuration;
 /// another peer is a variant here and in `Runner`.
 enum Mode {
-    /// `Engine::query` in this process, on an engine with this configuration.
+    /// `Engine::query_as` in this process, as the organization's operator, on an engine with
+    /// this configuration.
     InProcess {
         name: &'static str,
         description: &'static str,
@@ -743,12 +744,12 @@ fn modes() -> Vec<Mode> {
     vec![
         Mode::InProcess {
             name: "engine",
-            description: "in-process Engine::query, default configuration",
+            description: "in-process Engine::query_as, default configuration",
             config: Box::default(),
         },
         Mode::InProcess {
             name: "kernel",
-            description: "in-process Engine::query, rollups off (raw rows through the \
+            description: "in-process Engine::query_as, rollups off (raw rows through the \
                           aggregation kernel)",
             config: Box::new(EngineConfig {
                 rollups: false,
@@ -757,7 +758,7 @@ fn modes() -> Vec<Mode> {
         },
         Mode::InProcess {
             name: "generic",
-            description: "in-process Engine::query, aggregation kernel and rollups off \
+            description: "in-process Engine::query_as, aggregation kernel and rollups off \
                           (DataFusion's generic plans)",
             config: Box::new(EngineConfig {
                 aggregation_kernel: false,
@@ -1088,36 +1089,34 @@ async fn decode_floor(cx: &Context, runs: usize) -> Result<Measure> {
         files.push((path, metadata));
     }
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let decode = move || -> Result<Measure> {
-        let decode_all = || -> Result<usize> {
-            let next = AtomicUsize::new(0);
-            std::thread::scope(|scope| {
-                let workers: Vec<_> = (0..threads)
-                    .map(|_| scope.spawn(|| decode_row_groups(&files, &row_groups, &next)))
-                    .collect();
-                let mut rows = 0;
-                for worker in workers {
-                    rows += worker.join().map_err(|_| "a decoding thread panicked")??;
-                }
-                Ok(rows)
-            })
-        };
-        let rows = decode_all()?;
-        let mut times = Vec::with_capacity(runs);
-        for _ in 0..runs {
-            let started = Instant::now();
-            let again = decode_all()?;
-            times.push(started.elapsed().as_secs_f64() * 1e3);
-            if again != rows {
-                return Err(format!("{rows} rows, then {again}").into());
-            }
+    let (files, row_groups) = (Arc::new(files), Arc::new(row_groups));
+    let measured = measure(runs, || {
+        let (files, row_groups) = (files.clone(), row_groups.clone());
+        async move {
+            tokio::task::spawn_blocking(move || decode_all(&files, &row_groups, threads)).await?
         }
-        Ok(Measure {
-            median_ms: median(&mut times),
-            rows,
-        })
-    };
-    tokio::task::spawn_blocking(decode).await?
+    })
+    .await;
+    Ok(measured?)
+}
+
+/// Every row group decoded once, shared out among `threads` threads; the rows decoded.
+fn decode_all(
+    files: &[(PathBuf, ArrowReaderMetadata)],
+    row_groups: &[(usize, usize)],
+    threads: usize,
+) -> Result<usize> {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(|| decode_row_groups(files, row_groups, &next)))
+            .collect();
+        let mut rows = 0;
+        for worker in workers {
+            rows += worker.join().map_err(|_| "a decoding thread panicked")??;
+        }
+        Ok(rows)
+    })
 }
 
 /// Decodes the row groups `next` hands out until there are none left; the rows decoded.

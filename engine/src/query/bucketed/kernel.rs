@@ -839,7 +839,7 @@ impl StateColumn {
     ) {
         let runs = bounds.windows(2).map(|run| run[0]..run[1]);
         let mut shared = shared.iter();
-        let mut run_state = |rows: Range<usize>| match function {
+        let mut state_of = |rows: Range<usize>| match function {
             Function::First(_) | Function::Last(_) => run_state(function, values, rows, times),
             _ if rows.len() > 1 => match shared.next() {
                 Some(summary) => summary_state(function, summary),
@@ -869,7 +869,7 @@ impl StateColumn {
                 self.floats.extend(runs.map(|rows| match rows.len() {
                     1 if sum => 0.0 + xs[rows.start],
                     1 => xs[rows.start],
-                    _ => run_state(rows).float,
+                    _ => state_of(rows).float,
                 }));
             }
             (
@@ -883,12 +883,12 @@ impl StateColumn {
                     .extend(runs.clone().map(|rows| rows.len() as i64));
                 self.ints.extend(runs.map(|rows| match rows.len() {
                     1 => xs[rows.start],
-                    _ => run_state(rows).int,
+                    _ => state_of(rows).int,
                 }));
             }
             _ => {
                 for rows in runs {
-                    self.push(&run_state(rows));
+                    self.push(&state_of(rows));
                 }
             }
         }
@@ -1098,7 +1098,8 @@ pub(crate) struct Grouper {
     spare: Vec<Groups>,
     chunk_size: usize,
     /// Reused per batch: the argument values, the runs, and per argument the summaries of
-    /// the runs longer than one row (one pass over a run's values for all its aggregates).
+    /// the runs longer than one row being appended (one pass over a run's values for all
+    /// its aggregates).
     values: Vec<Values>,
     runs: Runs,
     summaries: Vec<Vec<Summary>>,
@@ -1147,31 +1148,11 @@ impl Grouper {
         }
         self.find_runs(&plan, subjects, times)?;
         self.last_row = Some((subjects[len - 1], times[len - 1]));
-        for ((argument, values), summaries) in plan
-            .arguments
-            .iter()
-            .zip(&self.values)
-            .zip(&mut self.summaries)
-        {
-            summaries.clear();
-            if argument.needs != Needs::default() {
-                summaries.extend(
-                    self.runs
-                        .bounds
-                        .windows(2)
-                        .filter(|run| run[1] - run[0] > 1)
-                        .map(|run| values.summarize(run[0]..run[1], argument.needs)),
-                );
-            }
-        }
         let runs = self.runs.keys.len();
         let mut run = 0;
-        // Runs longer than one row before `run`: where its summaries start.
-        let mut long_runs = 0;
         if self.open == Some(self.runs.keys[0]) {
             // The group went on from the previous batch.
             let rows = self.runs.bounds[0]..self.runs.bounds[1];
-            long_runs = usize::from(rows.len() > 1);
             self.fold_into_open(&plan, rows, times);
             run = 1;
         }
@@ -1190,17 +1171,31 @@ impl Grouper {
             self.completed.subjects.extend(keys.iter().map(|key| key.0));
             self.completed.buckets.extend(keys.iter().map(|key| key.1));
             let bounds = &self.runs.bounds[run..=end];
+            for ((argument, values), summaries) in plan
+                .arguments
+                .iter()
+                .zip(&self.values)
+                .zip(&mut self.summaries)
+            {
+                summaries.clear();
+                if argument.needs != Needs::default() {
+                    summaries.extend(
+                        bounds
+                            .windows(2)
+                            .filter(|run| run[1] - run[0] > 1)
+                            .map(|run| values.summarize(run[0]..run[1], argument.needs)),
+                    );
+                }
+            }
             for (aggregate, column) in plan.aggregates.iter().zip(&mut self.completed.states) {
-                let summaries = &self.summaries[aggregate.argument];
                 column.extend_runs(
                     aggregate.function,
                     &self.values[aggregate.argument],
-                    summaries.get(long_runs..).unwrap_or_default(),
+                    &self.summaries[aggregate.argument],
                     bounds,
                     times,
                 );
             }
-            long_runs += bounds.windows(2).filter(|run| run[1] - run[0] > 1).count();
             self.open = Some(self.runs.keys[end - 1]);
             run = end;
         }
