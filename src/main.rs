@@ -388,6 +388,7 @@ async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::Serve(args) => {
             let config = EngineConfig {
                 query_limits: args.limits(),
+                file_cache: args.file_cache_bytes(),
                 ..EngineConfig::default()
             };
             let engine = open_engine_with(&catalog_url, &cli.store, config).await?;

@@ -58,6 +58,9 @@ pub(crate) struct ServeArgs {
     /// Seconds one query may run
     #[arg(long, env = "HEALTHAI_QUERY_TIMEOUT_SECS", default_value_t = 60)]
     query_timeout_secs: u64,
+    /// Memory for stored Parquet files kept after a first read, in MiB (0: none)
+    #[arg(long, env = "HEALTHAI_FILE_CACHE_MIB", default_value_t = 1024)]
+    file_cache_mib: u64,
     #[command(flatten)]
     keys: KeyArgs,
 }
@@ -82,6 +85,10 @@ impl ServeArgs {
             memory: self.query_memory_mib << 20,
             timeout: Duration::from_secs(self.query_timeout_secs.max(1)),
         }
+    }
+
+    pub(crate) fn file_cache_bytes(&self) -> u64 {
+        self.file_cache_mib << 20
     }
 }
 

@@ -28,6 +28,7 @@
 mod access;
 mod audit;
 mod error;
+mod file_cache;
 mod maintenance;
 pub mod metrics;
 mod parquet_file;
@@ -86,6 +87,8 @@ pub struct EngineConfig {
     /// Whether aggregations may be answered from the rollups; off only to compare with the
     /// raw computation.
     pub rollups: bool,
+    /// Bytes of stored Parquet files kept in memory after a first read (0: none).
+    pub file_cache: u64,
 }
 
 impl Default for EngineConfig {
@@ -97,6 +100,7 @@ impl Default for EngineConfig {
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
             aggregation_kernel: true,
             rollups: true,
+            file_cache: 1 << 30,
         }
     }
 }
@@ -175,6 +179,7 @@ impl Engine {
         store: Arc<dyn ObjectStore>,
         config: EngineConfig,
     ) -> Result<Self> {
+        let store = file_cache::FileCache::wrap(store, config.file_cache);
         let store_url = ObjectStoreUrl::parse("healthai://store/")?;
         let runtime = RuntimeEnvBuilder::new().build_arc()?;
         runtime.register_object_store(store_url.as_ref(), store.clone());

@@ -218,6 +218,14 @@ pub static OBJECT_STORE_ERRORS: Family<Counter> = Family::new(
     "Object store operations that failed.",
     &["operation"],
 );
+/// Reads of stored Parquet files through the file cache, by outcome: `hit` (kept in
+/// memory), `miss` (fetched whole and kept), `full` (fetched whole; no room made for it) and
+/// `large` (too large to keep: read by range).
+pub static FILE_CACHE_READS: Family<Counter> = Family::new(
+    "healthai_file_cache_reads_total",
+    "Reads of stored Parquet files through the file cache, by outcome.",
+    &["outcome"],
+);
 
 /// The engine's metrics in the Prometheus text format.
 pub fn render(out: &mut String) {
@@ -226,6 +234,7 @@ pub fn render(out: &mut String) {
     COMPACTION_SECONDS.render(out);
     QUERY_SECONDS.render(out);
     OBJECT_STORE_ERRORS.render(out);
+    FILE_CACHE_READS.render(out);
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ on_both_backends! {
     write_path::a_restart_finds_every_acknowledged_row,
     query_path::pruning_reads_only_the_files_a_query_needs,
     query_path::a_file_footer_is_read_once,
+    query_path::a_file_is_fetched_once_then_read_from_memory,
     query_path::a_short_read_of_a_large_file_is_not_spread,
     query_path::a_stream_registered_elsewhere_is_found_at_once,
     query_path::catalog_tables_are_queryable,

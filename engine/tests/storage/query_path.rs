@@ -137,25 +137,40 @@ pub async fn a_short_read_of_a_large_file_is_not_spread(db: TestDatabase) {
     );
 }
 
-pub async fn a_file_footer_is_read_once(db: TestDatabase) {
-    let h = Harness::new(db).await;
+/// Writes a day of one subject's readings, one an hour; the query that counts one of them.
+async fn one_hour_of_a_day(h: &Harness) -> String {
     let s = h.subjects(1).await;
     let rows: Vec<_> = (0..24)
         .map(|hour| (s[0], "watch", MARCH_1 + hour * HOUR, 60.0))
         .collect();
     h.write(&rows).await.unwrap();
-    let one_hour = format!(
+    format!(
         "SELECT count(*) FROM heart_rate WHERE subject_id = {} \
          AND time >= TIMESTAMP '2026-03-01T10:00:00' AND time < TIMESTAMP '2026-03-01T11:00:00'",
         s[0]
-    );
+    )
+}
+
+/// The store's reads by each of three runs of `sql`, which counts one row.
+async fn reads_per_query(h: &Harness, sql: &str) -> Vec<usize> {
     let reads = || h.store.reads.load(std::sync::atomic::Ordering::SeqCst);
     let mut per_query = Vec::new();
     for _ in 0..3 {
         let before = reads();
-        assert_eq!(count(&h.engine, &one_hour).await, 1);
+        assert_eq!(count(&h.engine, sql).await, 1);
         per_query.push(reads() - before);
     }
+    per_query
+}
+
+pub async fn a_file_footer_is_read_once(db: TestDatabase) {
+    let config = EngineConfig {
+        file_cache: 0,
+        ..test_config()
+    };
+    let h = Harness::with_config(db, config).await;
+    let one_hour = one_hour_of_a_day(&h).await;
+    let per_query = reads_per_query(&h, &one_hour).await;
     // The first query reads the footer and page index; later ones only the pages they need.
     assert!(
         per_query[1] < per_query[0],
@@ -163,6 +178,12 @@ pub async fn a_file_footer_is_read_once(db: TestDatabase) {
     );
     assert!(per_query[1] >= 1, "reads per query: {per_query:?}");
     assert_eq!(per_query[1], per_query[2], "reads per query: {per_query:?}");
+}
+
+pub async fn a_file_is_fetched_once_then_read_from_memory(db: TestDatabase) {
+    let h = Harness::new(db).await;
+    let one_hour = one_hour_of_a_day(&h).await;
+    assert_eq!(reads_per_query(&h, &one_hour).await, [1, 0, 0]);
 }
 
 pub async fn a_stream_registered_elsewhere_is_found_at_once(db: TestDatabase) {
