@@ -683,37 +683,38 @@ fn queries(w: &Windows) -> Vec<Query> {
             ),
             covers: vec![("steps", week.clone())],
         },
-        // The aggregation kernel's target (issue 7): per subject and minute, max and mean
-        // over everything, beside DuckDB over the same Parquet files.
-        Query {
-            name: "k1",
-            title: "per-minute max and mean heart rate, every subject, all days",
-            ours: "SELECT subject_id, date_bin(INTERVAL '1 minute', time) AS minute, \
-                   max(bpm) AS max_bpm, avg(bpm) AS mean_bpm FROM heart_rate \
-                   GROUP BY subject_id, minute"
-                .to_owned(),
-            duckdb: "SELECT subject_id, date_trunc('minute', time) AS minute, \
-                     max(bpm) AS max_bpm, avg(bpm) AS mean_bpm FROM heart_rate \
-                     GROUP BY subject_id, minute"
-                .to_owned(),
-            covers: vec![("heart_rate", "TRUE".to_owned())],
-        },
-        // The same per hour: an aggregation that reduces (60 readings to a row), which the
-        // rollups answer in the `engine` mode and the kernel computes in the `kernel` mode.
-        Query {
-            name: "k2",
-            title: "hourly max and mean heart rate, every subject, all days",
-            ours: "SELECT subject_id, date_bin(INTERVAL '1 hour', time) AS hour, \
-                   max(bpm) AS max_bpm, avg(bpm) AS mean_bpm FROM heart_rate \
-                   GROUP BY subject_id, hour"
-                .to_owned(),
-            duckdb: "SELECT subject_id, date_trunc('hour', time) AS hour, \
-                     max(bpm) AS max_bpm, avg(bpm) AS mean_bpm FROM heart_rate \
-                     GROUP BY subject_id, hour"
-                .to_owned(),
-            covers: vec![("heart_rate", "TRUE".to_owned())],
-        },
+        // The aggregation targets (issue 7): per subject and minute, max and mean over
+        // everything, beside DuckDB over the same Parquet files; then the same per hour, an
+        // aggregation that reduces (60 readings to a row), which the rollups answer in the
+        // `engine` mode and the kernel computes in the `kernel` mode.
+        every_subject(
+            "k1",
+            "per-minute max and mean heart rate, every subject, all days",
+            "minute",
+        ),
+        every_subject(
+            "k2",
+            "hourly max and mean heart rate, every subject, all days",
+            "hour",
+        ),
     ]
+}
+
+/// Max and mean heart rate of every subject per `unit` (`minute`, `hour`), all days.
+fn every_subject(name: &'static str, title: &'static str, unit: &str) -> Query {
+    let select = |bucket: String| {
+        format!(
+            "SELECT subject_id, {bucket} AS {unit}, max(bpm) AS max_bpm, avg(bpm) AS mean_bpm \
+             FROM heart_rate GROUP BY subject_id, {unit}"
+        )
+    };
+    Query {
+        name,
+        title,
+        ours: select(format!("date_bin(INTERVAL '1 {unit}', time)")),
+        duckdb: select(format!("date_trunc('{unit}', time)")),
+        covers: vec![("heart_rate", "TRUE".to_owned())],
+    }
 }
 
 async fn covered_rows(engine: &Engine, query: &Query) -> Result<u64> {
