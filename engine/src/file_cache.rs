@@ -12,7 +12,7 @@
 //! the files it kept, instead of pushing out each before reading it again.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     fmt,
     ops::Range,
     sync::{Arc, Mutex, MutexGuard},
@@ -30,13 +30,13 @@ use object_store::{
 
 use crate::metrics;
 
-/// How long a kept file must go unread before another may take its place.
+/// How long a kept file must go unread before another may take its place, and how long a
+/// file that could not be kept is read from the store by range before it is tried again.
 const MIN_IDLE: Duration = Duration::from_secs(30);
 /// The largest share of the cache one file may take.
 const MAX_FILE_SHARE: u64 = 8;
-/// Files found too large to keep, remembered so that they are not fetched whole again; the
-/// memory is forgotten past this many.
-const MAX_LARGE_REMEMBERED: usize = 4096;
+/// Files that could not be kept, remembered at most; the memory is forgotten past this many.
+const MAX_DIRECT_REMEMBERED: usize = 4096;
 
 /// An object store that keeps the Parquet files read through it in memory, up to a total
 /// size; every other object and operation goes straight to the store it wraps.
@@ -50,8 +50,10 @@ pub(crate) struct FileCache {
 struct Kept {
     files: HashMap<Path, KeptFile>,
     bytes: u64,
-    /// Files larger than a file may take of the cache: read from the store by range.
-    large: HashSet<Path>,
+    /// Files that could not be kept, with when and why (`large`: more than a file may take
+    /// of the cache; `full`: no room could be made): until [`MIN_IDLE`] has passed their
+    /// reads go to the store by range, instead of each fetching the whole file again.
+    direct: HashMap<Path, (Instant, &'static str)>,
 }
 
 #[derive(Clone)]
@@ -79,32 +81,42 @@ impl FileCache {
         lock(&self.kept)
     }
 
+    /// The kept copy of `location`, if there is one.
+    fn kept(&self, location: &Path) -> Option<KeptFile> {
+        let mut kept = self.lock();
+        let file = kept.files.get_mut(location)?;
+        file.last_read = Instant::now();
+        metrics::FILE_CACHE_READS.with(&["hit"]).inc();
+        Some(file.clone())
+    }
+
     /// The kept copy of `location`, fetched whole on a first read when it may be kept;
     /// `None` when the store should be read directly.
     async fn file(&self, location: &Path) -> object_store::Result<Option<KeptFile>> {
         if location.extension() != Some("parquet") {
             return Ok(None);
         }
-        {
-            let mut kept = self.lock();
-            if let Some(file) = kept.files.get_mut(location) {
-                file.last_read = Instant::now();
-                metrics::FILE_CACHE_READS.with(&["hit"]).inc();
-                return Ok(Some(file.clone()));
-            }
-            if kept.large.contains(location) {
-                metrics::FILE_CACHE_READS.with(&["large"]).inc();
-                return Ok(None);
-            }
+        if let Some(file) = self.kept(location) {
+            return Ok(Some(file));
         }
+        if let Some(reason) = self.lock().read_directly(location) {
+            metrics::FILE_CACHE_READS.with(&[reason]).inc();
+            return Ok(None);
+        }
+        // The size comes with the answer, before its body is read: a file that cannot be
+        // kept is dropped unread and read by range instead.
         let whole = self.store.get_opts(location, GetOptions::default()).await?;
-        if whole.meta.size > self.capacity / MAX_FILE_SHARE {
-            let mut kept = self.lock();
-            if kept.large.len() >= MAX_LARGE_REMEMBERED {
-                kept.large.clear();
-            }
-            kept.large.insert(location.clone());
-            metrics::FILE_CACHE_READS.with(&["large"]).inc();
+        let size = whole.meta.size;
+        let unkeepable = if size > self.capacity / MAX_FILE_SHARE {
+            Some("large")
+        } else if self.room_for(&self.lock(), size).is_none() {
+            Some("full")
+        } else {
+            None
+        };
+        if let Some(reason) = unkeepable {
+            self.lock().remember_direct(location, reason);
+            metrics::FILE_CACHE_READS.with(&[reason]).inc();
             return Ok(None);
         }
         let meta = whole.meta.clone();
@@ -116,6 +128,7 @@ impl FileCache {
             data,
             last_read: Instant::now(),
         };
+        // Another read may have taken the room meanwhile: this read has the bytes anyway.
         let outcome = if self.keep(location, &file) {
             "miss"
         } else {
@@ -125,37 +138,52 @@ impl FileCache {
         Ok(Some(file))
     }
 
-    /// Keeps `file` if room can be made for it without pushing out a file read in the last
-    /// [`MIN_IDLE`]; whether it was kept.
+    /// The idle files to push out to make room for `size` bytes, least recently read first;
+    /// `None` when room cannot be made without pushing out a file read in the last
+    /// [`MIN_IDLE`].
+    fn room_for(&self, kept: &Kept, size: u64) -> Option<Vec<(Path, u64)>> {
+        if kept.bytes + size <= self.capacity {
+            return Some(Vec::new());
+        }
+        let now = Instant::now();
+        let mut idle: Vec<(Instant, &Path, u64)> = kept
+            .files
+            .iter()
+            .filter(|(_, f)| now.duration_since(f.last_read) >= MIN_IDLE)
+            .map(|(path, f)| (f.last_read, path, f.meta.size))
+            .collect();
+        idle.sort_unstable_by_key(|(last_read, _, _)| *last_read);
+        let mut bytes = kept.bytes;
+        let mut evicted = Vec::new();
+        for (_, path, freed) in idle {
+            if bytes + size <= self.capacity {
+                break;
+            }
+            bytes -= freed;
+            evicted.push((path.clone(), freed));
+        }
+        (bytes + size <= self.capacity).then_some(evicted)
+    }
+
+    /// Keeps `file` if room can be made for it (see [`FileCache::room_for`]); whether it was
+    /// kept.
     fn keep(&self, location: &Path, file: &KeptFile) -> bool {
         let size = file.meta.size;
         let mut kept = self.lock();
         if kept.files.contains_key(location) {
             return true;
         }
-        if kept.bytes + size > self.capacity {
-            let now = Instant::now();
-            let mut idle: Vec<(Instant, Path, u64)> = kept
-                .files
-                .iter()
-                .filter(|(_, f)| now.duration_since(f.last_read) >= MIN_IDLE)
-                .map(|(path, f)| (f.last_read, path.clone(), f.meta.size))
-                .collect();
-            let freeable: u64 = idle.iter().map(|(_, _, size)| size).sum();
-            if kept.bytes - freeable + size > self.capacity {
-                return false;
-            }
-            idle.sort_unstable_by_key(|(last_read, _, _)| *last_read);
-            for (_, path, freed) in idle {
-                if kept.bytes + size <= self.capacity {
-                    break;
-                }
-                kept.files.remove(&path);
-                kept.bytes -= freed;
-            }
+        let Some(evicted) = self.room_for(&kept, size) else {
+            kept.remember_direct(location, "full");
+            return false;
+        };
+        for (path, freed) in evicted {
+            kept.files.remove(&path);
+            kept.bytes -= freed;
         }
         kept.bytes += size;
         kept.files.insert(location.clone(), file.clone());
+        kept.direct.remove(location);
         true
     }
 
@@ -169,11 +197,25 @@ fn lock(kept: &Mutex<Kept>) -> MutexGuard<'_, Kept> {
 }
 
 impl Kept {
+    /// Why `location` is read from the store directly for now, if it is.
+    fn read_directly(&self, location: &Path) -> Option<&'static str> {
+        let (since, reason) = self.direct.get(location)?;
+        (since.elapsed() < MIN_IDLE).then_some(*reason)
+    }
+
+    fn remember_direct(&mut self, location: &Path, reason: &'static str) {
+        if self.direct.len() >= MAX_DIRECT_REMEMBERED {
+            self.direct.clear();
+        }
+        self.direct
+            .insert(location.clone(), (Instant::now(), reason));
+    }
+
     fn forget(&mut self, location: &Path) {
         if let Some(file) = self.files.remove(location) {
             self.bytes -= file.meta.size;
         }
-        self.large.remove(location);
+        self.direct.remove(location);
     }
 }
 
@@ -235,7 +277,13 @@ impl ObjectStore for FileCache {
         if !plain {
             return self.store.get_opts(location, options).await;
         }
-        let Some(file) = self.file(location).await? else {
+        // A head asks for no bytes: answered from a kept copy, never by fetching one.
+        let file = if options.head {
+            self.kept(location)
+        } else {
+            self.file(location).await?
+        };
+        let Some(file) = file else {
             return self.store.get_opts(location, options).await;
         };
         let (range, data) = if options.head {
@@ -351,6 +399,9 @@ mod tests {
         let store = store_with(&[("a/1.parquet", 1000)]).await;
         let cache = cache(&store, 1 << 20);
         let path = Path::from("a/1.parquet");
+        // A head fetches nothing to keep.
+        assert_eq!(cache.head(&path).await.unwrap().size, 1000);
+        assert!(cache.lock().files.is_empty());
         let first = cache.get_ranges(&path, &[10..20, 990..1000]).await.unwrap();
         assert_eq!(
             first,
@@ -406,6 +457,8 @@ mod tests {
             assert!(cache.get_range(&path, 0..50).await.is_err(), "{name} kept");
         }
         assert_eq!(cache.lock().bytes, 0);
+        let big = Path::from("a/big.parquet");
+        assert_eq!(cache.lock().read_directly(&big), Some("large"));
     }
 
     #[tokio::test]
@@ -430,11 +483,20 @@ mod tests {
             }
             assert_eq!(kept(&cache), names[..8]);
         }
+        // The ninth is read by range meanwhile, not fetched whole for every read.
+        let ninth = Path::from("9.parquet");
+        assert_eq!(cache.lock().read_directly(&ninth), Some("full"));
         // Once idle, the least recently read goes first.
         let long_ago = Instant::now() - MIN_IDLE * 2;
-        for (path, file) in cache.lock().files.iter_mut() {
-            let order: u64 = path.as_ref().trim_end_matches(".parquet").parse().unwrap();
-            file.last_read = long_ago + Duration::from_secs(order);
+        {
+            let mut state = cache.lock();
+            for (path, file) in state.files.iter_mut() {
+                let order: u64 = path.as_ref().trim_end_matches(".parquet").parse().unwrap();
+                file.last_read = long_ago + Duration::from_secs(order);
+            }
+            for (since, _) in state.direct.values_mut() {
+                *since = long_ago;
+            }
         }
         cache
             .get_range(&Path::from("9.parquet"), 0..60)

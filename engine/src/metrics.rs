@@ -219,8 +219,8 @@ pub static OBJECT_STORE_ERRORS: Family<Counter> = Family::new(
     &["operation"],
 );
 /// Reads of stored Parquet files through the file cache, by outcome: `hit` (kept in
-/// memory), `miss` (fetched whole and kept), `full` (fetched whole; no room made for it) and
-/// `large` (too large to keep: read by range).
+/// memory), `miss` (fetched whole and kept), `full` (no room could be made: read by range
+/// for a while) and `large` (too large to keep: read by range).
 pub static FILE_CACHE_READS: Family<Counter> = Family::new(
     "healthai_file_cache_reads_total",
     "Reads of stored Parquet files through the file cache, by outcome.",
